@@ -1,0 +1,2 @@
+//! Conformance runner for yamux implementations (see docs/adapters.md and
+//! docs/vectors.md).

@@ -1,0 +1,4 @@
+//! Library side of `yamuxctl`: everything the binary does, testable and
+//! reusable by the fuzz targets.
+
+pub mod hexframes;

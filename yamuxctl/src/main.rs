@@ -1,0 +1,58 @@
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Yamux toolkit: validate implementations, decode captures, inspect sessions.
+#[derive(Parser)]
+#[command(name = "yamuxctl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode yamux frames given as hex (whitespace allowed), one line each.
+    Frames {
+        /// Hex bytes, e.g. 000200010000000000000007
+        hex: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("yamuxctl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Frames { hex } => {
+            let joined: String = hex.concat().split_whitespace().collect();
+            let wire = hex::decode(&joined).context("argument is not valid hex")?;
+            let (text, ok) = yamuxctl::hexframes::render(&wire);
+            print!("{text}");
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
