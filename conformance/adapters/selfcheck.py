@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Self-check of a conformance adapter (docs/adapters.md).
+
+Usage: selfcheck.py ADAPTER_DIR_OR_RUN [--streams N] [--size BYTES]
+
+Starts the adapter once as a server and once as a client of itself and checks
+the contract: `--role bogus` exits 89, `ready`, open/write/echo/close on
+several streams with checksums, ping, reset. Prints one line per check and
+"N passed, N failed" last; exits 0 when everything passed, 1 otherwise,
+2 when the adapter cannot be started. Standard library only.
+"""
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+TIMEOUT = 20.0
+
+
+class Adapter:
+    def __init__(self, run, role, addr, name):
+        self.name = name
+        self.proc = subprocess.Popen(
+            [run, "--role", role, "--addr", addr],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.events = queue.Queue()
+        self.backlog = []
+        self.stderr = []
+        self.next_id = 1
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                self.events.put(json.loads(line))
+            except json.JSONDecodeError:
+                self.events.put({"event": "invalid-json", "line": line})
+        self.events.put({"event": "stdout-eof"})
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.rstrip())
+
+    def send(self, cmd, **fields):
+        msg = {"id": self.next_id, "cmd": cmd, **fields}
+        self.next_id += 1
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        return msg["id"]
+
+    def wait(self, pred, what, timeout=TIMEOUT):
+        """Returns the first event (from the backlog or new) matching pred."""
+        for i, ev in enumerate(self.backlog):
+            if pred(ev):
+                return self.backlog.pop(i)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: timed out waiting for {what}")
+            try:
+                ev = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if ev.get("event") == "stdout-eof":
+                raise RuntimeError(f"{self.name}: exited while waiting for {what}")
+            if pred(ev):
+                return ev
+            self.backlog.append(ev)
+
+    def reply(self, cid, timeout=TIMEOUT):
+        return self.wait(
+            lambda e: e.get("id") == cid and e.get("event") in ("ok", "error", "unsupported"),
+            f"reply to command {cid}",
+            timeout,
+        )
+
+    def collect_stream(self, stream, timeout=TIMEOUT):
+        """Concatenates data events of a stream until its eof."""
+        out = bytearray()
+        while True:
+            ev = self.wait(
+                lambda e: e.get("stream") == stream and e.get("event") in ("data", "eof", "reset", "stream-error"),
+                f"data/eof on stream {stream}",
+                timeout,
+            )
+            if ev["event"] == "data":
+                out += bytes.fromhex(ev["hex"])
+            elif ev["event"] == "eof":
+                return bytes(out)
+            else:
+                raise RuntimeError(f"{self.name}: stream {stream}: {ev}")
+
+    def stop(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            return self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+
+def pattern(n):
+    return bytes(i % 251 for i in range(n))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("adapter")
+    ap.add_argument("--streams", type=int, default=4)
+    ap.add_argument("--size", type=int, default=100_000)
+    args = ap.parse_args()
+    run = args.adapter
+    if os.path.isdir(run):
+        run = os.path.join(run, "run")
+    if not os.access(run, os.X_OK):
+        print(f"selfcheck: {run} is not an executable", file=sys.stderr)
+        return 2
+
+    results = []
+
+    def check(name, ok, detail=""):
+        results.append(ok)
+        print(f"{'ok  ' if ok else 'FAIL'} {name}{(': ' + detail) if detail else ''}")
+
+    code = subprocess.run([run, "--role", "bogus", "--addr", "127.0.0.1:0"], capture_output=True).returncode
+    check("--role bogus exits 89", code == 89, f"exit code {code}")
+
+    server = Adapter(run, "server", "127.0.0.1:0", "server")
+    client = None
+    try:
+        ready = server.wait(lambda e: e.get("event") == "ready", "server ready")
+        check("server ready", "addr" in ready, json.dumps(ready))
+        client = Adapter(run, "client", ready["addr"], "client")
+        ready = client.wait(lambda e: e.get("event") == "ready", "client ready")
+        check("client ready", "addr" in ready, json.dumps(ready))
+
+        streams = []
+        for k in range(args.streams):
+            r = client.reply(client.send("open"))
+            if r["event"] != "ok" or "stream" not in r:
+                check(f"open #{k}", False, json.dumps(r))
+                continue
+            streams.append(r["stream"])
+        check("open gives distinct odd ids", len(set(streams)) == args.streams and all(s % 2 == 1 for s in streams), str(streams))
+
+        payloads = {}
+        for k, s in enumerate(streams):
+            data = pattern(args.size + k)
+            payloads[s] = data
+            cid = client.send("write", stream=s, hex=data.hex())
+            r = client.reply(cid)
+            check(f"write {len(data)} bytes on stream {s}", r["event"] == "ok", json.dumps(r))
+            r = client.reply(client.send("close", stream=s))
+            check(f"close stream {s}", r["event"] == "ok", json.dumps(r))
+        for s in streams:
+            try:
+                got = client.collect_stream(s)
+                check(f"echo on stream {s}", got == payloads[s], f"{len(got)} of {len(payloads[s])} bytes")
+            except (TimeoutError, RuntimeError) as e:
+                check(f"echo on stream {s}", False, str(e))
+
+        r = client.reply(client.send("ping"))
+        if r["event"] == "unsupported":
+            print("skip ping (unsupported)")
+        else:
+            check("ping", r["event"] == "ok" and isinstance(r.get("rtt_ms"), (int, float)), json.dumps(r))
+
+        r = client.reply(client.send("open"))
+        if r["event"] == "ok":
+            s = r["stream"]
+            client.reply(client.send("write", stream=s, len=10))
+            r = client.reply(client.send("reset", stream=s))
+            if r["event"] == "unsupported":
+                print("skip reset (unsupported)")
+            else:
+                check("reset", r["event"] == "ok", json.dumps(r))
+                try:
+                    ev = server.wait(
+                        lambda e: e.get("stream") == s and e.get("event") in ("reset", "stream-error", "eof"),
+                        f"reset seen on stream {s}",
+                        10,
+                    )
+                    check("server sees the reset", ev["event"] in ("reset", "stream-error"), json.dumps(ev))
+                except (TimeoutError, RuntimeError) as e:
+                    check("server sees the reset", False, str(e))
+
+        r = client.reply(client.send("frobnicate"))
+        check("unknown command is unsupported", r["event"] == "unsupported", json.dumps(r))
+    except (TimeoutError, RuntimeError, KeyError) as e:
+        check("protocol", False, str(e))
+    finally:
+        for a in (client, server):
+            if a is None:
+                continue
+            code = a.stop()
+            check(f"{a.name} exits 0 after stdin EOF", code == 0, f"exit code {code}")
+            if not all(results) and a.stderr:
+                print(f"--- {a.name} stderr (last 20 lines)")
+                print("\n".join(a.stderr[-20:]))
+
+    passed = sum(results)
+    failed = len(results) - passed
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
