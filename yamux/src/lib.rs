@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use frame::{
     DecodeError, EncodeError, Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId,
