@@ -9,6 +9,11 @@ use super::{DecodeError, EncodeError, Frame, Header, RawHeader, HEADER_LEN};
 /// window the reference ever grants (`flow.max-frame`).
 pub const DEFAULT_MAX_BODY_LEN: u32 = 16 * 1024 * 1024;
 
+/// The most the decoder reserves ahead for a body that is still arriving:
+/// a header alone never makes it allocate more than this, whatever length it
+/// announces; the buffer grows as the bytes actually come.
+const MAX_RESERVE_AHEAD: usize = 1024 * 1024;
+
 /// Errors of [`FrameCodec`]: a decode error or an I/O error of the transport.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -88,7 +93,7 @@ impl FrameCodec {
         let len = header.body_len();
         if src.len() < len {
             self.pending = Some(header);
-            src.reserve(len - src.len());
+            src.reserve((len - src.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         self.pending = None;
@@ -191,6 +196,17 @@ mod tests {
             })
         );
         assert!(buf.capacity() < 1 << 20);
+    }
+
+    #[test]
+    fn announced_length_does_not_allocate_ahead() {
+        // Found by the frame_decode fuzzer: with a limit of u32::MAX a 4 GiB
+        // header used to reserve the whole body before any of it arrived.
+        let h = Header::new(FrameType::Data, Flags::NONE, StreamId::new(1), 0xFFFF_FFFF);
+        let mut buf = BytesMut::from(&h.to_bytes()[..]);
+        let mut codec = FrameCodec::new(u32::MAX);
+        assert_eq!(codec.decode_frame(&mut buf), Ok(None));
+        assert!(buf.capacity() <= MAX_RESERVE_AHEAD + HEADER_LEN);
     }
 
     #[test]
