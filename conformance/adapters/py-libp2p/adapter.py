@@ -160,8 +160,11 @@ class Adapter:
         self.nursery.start_soon(self.accept_loop)
 
     async def _watch(self):
-        await self.sess.start()  # returns when the session is over
         reason = "session ended (peer closed TCP, sent Go Away, or an error; see stderr)"
+        try:
+            await self.sess.start()  # returns when the session is over
+        except Exception as err:  # report it as the end of the session, not a crash
+            reason = f"session failed: {type(err).__name__}: {err}"
         if self.by_us:
             reason = "closed by the session-close command"
         emit(event="closed", reason=reason)
