@@ -1,0 +1,623 @@
+// Conformance adapter core shared by the Go adapters (docs/adapters.md).
+//
+// This file holds everything that does not depend on the implementation:
+// argument parsing, the NDJSON command loop, the echo application, read and
+// accept gating and the per-stream ordered write queue. The implementation
+// is reached only through muxSession / muxStream, defined next to each
+// adapter (impl_hashicorp.go here, impl_goyamux.go in ../go-yamux, whose
+// install script copies this file into its build directory).
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// muxSession is the part of a yamux session API the adapter drives.
+type muxSession interface {
+	open() (muxStream, error)
+	accept() (muxStream, error)
+	// backlog is the number of inbound streams waiting for accept, or -1
+	// when the implementation cannot tell (accept then blocks).
+	backlog() int
+	ping() (time.Duration, error)
+	// goAway sends Go Away with code without closing the session;
+	// ok=false when the API cannot send that code.
+	goAway(code uint32) (ok bool, err error)
+	close() error
+	closeChan() <-chan struct{}
+	// closeReason is called once the session is over.
+	closeReason() string
+}
+
+type muxStream interface {
+	id() uint32
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	closeWrite() error
+	// reset sends RST; ok=false when the API has no reset.
+	reset() (ok bool, err error)
+	// eofIsFinal tells whether an io.EOF from Read means the peer's FIN.
+	// It is false only where the implementation returns EOF early (see
+	// impl_hashicorp.go), and the reader then keeps polling.
+	eofIsFinal() bool
+	isReset(err error) bool
+}
+
+// Supplied by the implementation file.
+//   newSession(conn, client, window, keepalive) (muxSession, error)
+//   implName
+
+const exitUnsupported = 89
+
+var outMu sync.Mutex
+
+func emit(fields map[string]interface{}) {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		b = []byte(`{"event":"log","message":"adapter: cannot encode event"}`)
+	}
+	outMu.Lock()
+	_, _ = os.Stdout.Write(append(b, '\n'))
+	outMu.Unlock()
+}
+
+func logf(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "adapter: "+format+"\n", args...)
+}
+
+type command struct {
+	ID     json.RawMessage `json:"id"`
+	Cmd    string          `json:"cmd"`
+	Stream *uint32         `json:"stream"`
+	Hex    *string         `json:"hex"`
+	Len    *int            `json:"len"`
+	Code   *uint32         `json:"code"`
+}
+
+func (c *command) reply(event string, extra map[string]interface{}) {
+	m := map[string]interface{}{"event": event, "id": c.ID}
+	if c.ID == nil {
+		m["id"] = nil
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	emit(m)
+}
+
+func (c *command) ok(extra map[string]interface{}) { c.reply("ok", extra) }
+func (c *command) fail(err error) {
+	c.reply("error", map[string]interface{}{"message": err.Error()})
+}
+func (c *command) unsupported(why string) {
+	c.reply("unsupported", map[string]interface{}{"message": why})
+}
+
+type job struct {
+	data  []byte
+	cmd   *command // nil for echo data and the automatic echo FIN
+	close bool
+}
+
+type stream struct {
+	a      *adapter
+	ms     muxStream
+	id     uint32
+	opened bool // opened by us (not echoed by default)
+
+	// guarded by a.mu
+	readOverride *bool
+	echoOverride *bool
+	resetSeen    bool
+	queue        []job
+	queueCond    *sync.Cond
+}
+
+type adapter struct {
+	mu       sync.Mutex
+	cond     *sync.Cond // accept/read gates and session state
+	sess     muxSession
+	ready    chan struct{}
+	closed   bool
+	acceptOn bool
+	readAll  bool
+	echoAll  bool
+	streams  map[uint32]*stream
+	byUs     bool // session-close was requested
+}
+
+func newAdapter() *adapter {
+	a := &adapter{ready: make(chan struct{}), acceptOn: true, readAll: true, echoAll: true, streams: map[uint32]*stream{}}
+	a.cond = sync.NewCond(&a.mu)
+	return a
+}
+
+func (a *adapter) readEnabled(s *stream) bool {
+	if s.readOverride != nil {
+		return *s.readOverride
+	}
+	return a.readAll
+}
+
+func (a *adapter) echoEnabled(s *stream) bool {
+	if s.echoOverride != nil {
+		return *s.echoOverride
+	}
+	return a.echoAll && !s.opened
+}
+
+// register adds a stream and starts its writer; the reader is started by
+// the caller after the accepted/ok event so that data events follow it.
+func (a *adapter) register(ms muxStream, opened bool) *stream {
+	s := &stream{a: a, ms: ms, id: ms.id(), opened: opened}
+	s.queueCond = sync.NewCond(&a.mu)
+	a.mu.Lock()
+	a.streams[s.id] = s
+	a.mu.Unlock()
+	go s.writer()
+	return s
+}
+
+func (s *stream) enqueue(j job) {
+	s.a.mu.Lock()
+	s.queue = append(s.queue, j)
+	s.queueCond.Signal()
+	s.a.mu.Unlock()
+}
+
+// reportReset emits at most one reset event per stream.
+func (s *stream) reportReset() {
+	s.a.mu.Lock()
+	seen := s.resetSeen
+	s.resetSeen = true
+	s.a.mu.Unlock()
+	if !seen {
+		emit(map[string]interface{}{"event": "reset", "stream": s.id})
+	}
+}
+
+func (s *stream) writer() {
+	for {
+		s.a.mu.Lock()
+		for len(s.queue) == 0 {
+			s.queueCond.Wait()
+		}
+		j := s.queue[0]
+		s.queue = s.queue[1:]
+		s.a.mu.Unlock()
+
+		var err error
+		n := 0
+		if j.close {
+			err = s.ms.closeWrite()
+		} else {
+			n, err = s.ms.Write(j.data)
+		}
+		if err != nil && s.ms.isReset(err) {
+			s.reportReset()
+		}
+		switch {
+		case j.cmd != nil && err != nil:
+			j.cmd.fail(err)
+		case j.cmd != nil && j.close:
+			j.cmd.ok(nil)
+		case j.cmd != nil:
+			j.cmd.ok(map[string]interface{}{"len": n})
+		case err != nil && !s.ms.isReset(err):
+			what := "echo write"
+			if j.close {
+				what = "echo half-close"
+			}
+			emit(map[string]interface{}{"event": "stream-error", "stream": s.id, "message": what + ": " + err.Error()})
+		}
+	}
+}
+
+func (s *stream) reader() {
+	a := s.a
+	buf := make([]byte, 64*1024)
+	warned := false
+	for {
+		a.mu.Lock()
+		for !a.readEnabled(s) {
+			a.cond.Wait()
+		}
+		a.mu.Unlock()
+
+		n, err := s.ms.Read(buf)
+		if n > 0 {
+			data := append([]byte(nil), buf[:n]...)
+			emit(map[string]interface{}{"event": "data", "stream": s.id, "hex": hex.EncodeToString(data)})
+			a.mu.Lock()
+			echo := a.echoEnabled(s)
+			a.mu.Unlock()
+			if echo {
+				s.enqueue(job{data: data})
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if err == io.EOF {
+			if !s.ms.eofIsFinal() {
+				if !warned {
+					warned = true
+					emit(map[string]interface{}{"event": "log", "message": fmt.Sprintf(
+						"stream %d: Read returned EOF after the local close although the peer has not sent FIN; polling Read until it does", s.id)})
+				}
+				time.Sleep(2 * time.Millisecond)
+				continue
+			}
+			emit(map[string]interface{}{"event": "eof", "stream": s.id})
+			a.mu.Lock()
+			echo := a.echoEnabled(s)
+			a.mu.Unlock()
+			if echo {
+				s.enqueue(job{close: true})
+			}
+			return
+		}
+		if s.ms.isReset(err) {
+			s.reportReset()
+		} else {
+			emit(map[string]interface{}{"event": "stream-error", "stream": s.id, "message": "read: " + err.Error()})
+		}
+		return
+	}
+}
+
+func (a *adapter) acceptLoop() {
+	for {
+		a.mu.Lock()
+		for !a.acceptOn && !a.closed {
+			a.cond.Wait()
+		}
+		closed := a.closed
+		a.mu.Unlock()
+		if closed {
+			return
+		}
+		// Only call accept when a stream is waiting, so that `no-accept`
+		// never races with an accept call already blocked inside the
+		// implementation (which would accept, and ACK, one more stream).
+		if n := a.sess.backlog(); n == 0 {
+			select {
+			case <-a.sess.closeChan():
+				return
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		ms, err := a.sess.accept()
+		if err != nil {
+			return
+		}
+		s := a.register(ms, false)
+		emit(map[string]interface{}{"event": "accepted", "stream": s.id})
+		go s.reader()
+	}
+}
+
+func (a *adapter) start(sess muxSession) {
+	a.mu.Lock()
+	a.sess = sess
+	a.mu.Unlock()
+	close(a.ready)
+	go a.acceptLoop()
+	go func() {
+		<-sess.closeChan()
+		a.mu.Lock()
+		a.closed = true
+		byUs := a.byUs
+		a.cond.Broadcast()
+		a.mu.Unlock()
+		reason := sess.closeReason()
+		if byUs {
+			reason = "closed by the session-close command (" + reason + ")"
+		}
+		emit(map[string]interface{}{"event": "closed", "reason": reason})
+	}()
+}
+
+// session waits until the session exists.
+func (a *adapter) session() muxSession {
+	<-a.ready
+	return a.sess
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+func (a *adapter) lookup(c *command) *stream {
+	if c.Stream == nil {
+		c.fail(fmt.Errorf("missing field stream"))
+		return nil
+	}
+	a.mu.Lock()
+	s := a.streams[*c.Stream]
+	a.mu.Unlock()
+	if s == nil {
+		c.fail(fmt.Errorf("unknown stream %d", *c.Stream))
+	}
+	return s
+}
+
+// setGate implements read/no-read/echo/no-echo.
+func (a *adapter) setGate(c *command, read bool, on bool) {
+	a.mu.Lock()
+	if c.Stream != nil {
+		s := a.streams[*c.Stream]
+		if s == nil {
+			a.mu.Unlock()
+			c.fail(fmt.Errorf("unknown stream %d", *c.Stream))
+			return
+		}
+		if read {
+			s.readOverride = boolPtr(on)
+		} else {
+			s.echoOverride = boolPtr(on)
+		}
+	} else {
+		for _, s := range a.streams {
+			if read {
+				s.readOverride = nil
+			} else {
+				s.echoOverride = nil
+			}
+		}
+		if read {
+			a.readAll = on
+		} else {
+			a.echoAll = on
+		}
+	}
+	a.cond.Broadcast()
+	a.mu.Unlock()
+	c.ok(nil)
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i % 251)
+	}
+	return b
+}
+
+func (a *adapter) execute(c *command) {
+	switch c.Cmd {
+	case "open":
+		go func() {
+			ms, err := a.session().open()
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			s := a.register(ms, true)
+			c.ok(map[string]interface{}{"stream": s.id})
+			go s.reader()
+		}()
+	case "write":
+		s := a.lookup(c)
+		if s == nil {
+			return
+		}
+		var data []byte
+		switch {
+		case c.Hex != nil:
+			d, err := hex.DecodeString(*c.Hex)
+			if err != nil {
+				c.fail(fmt.Errorf("bad hex: %v", err))
+				return
+			}
+			data = d
+		case c.Len != nil && *c.Len >= 0:
+			data = pattern(*c.Len)
+		default:
+			c.fail(fmt.Errorf("write needs hex or len"))
+			return
+		}
+		s.enqueue(job{data: data, cmd: c})
+	case "close":
+		if s := a.lookup(c); s != nil {
+			s.enqueue(job{close: true, cmd: c})
+		}
+	case "reset":
+		s := a.lookup(c)
+		if s == nil {
+			return
+		}
+		ok, err := s.ms.reset()
+		switch {
+		case !ok:
+			c.unsupported(implName + " has no public API to reset a stream")
+		case err != nil:
+			c.fail(err)
+		default:
+			c.ok(nil)
+		}
+	case "ping":
+		go func() {
+			rtt, err := a.session().ping()
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			c.ok(map[string]interface{}{"rtt_ms": float64(rtt.Microseconds()) / 1000.0})
+		}()
+	case "goaway":
+		code := uint32(0)
+		if c.Code != nil {
+			code = *c.Code
+		}
+		go func() {
+			ok, err := a.session().goAway(code)
+			switch {
+			case !ok:
+				c.unsupported(implName + " can send Go Away only with code 0 without closing the session")
+			case err != nil:
+				c.fail(err)
+			default:
+				c.ok(nil)
+			}
+		}()
+	case "session-close":
+		go func() {
+			sess := a.session()
+			a.mu.Lock()
+			a.byUs = true
+			a.mu.Unlock()
+			if err := sess.close(); err != nil {
+				c.fail(err)
+				return
+			}
+			c.ok(nil)
+		}()
+	case "accept", "no-accept":
+		a.mu.Lock()
+		a.acceptOn = c.Cmd == "accept"
+		a.cond.Broadcast()
+		a.mu.Unlock()
+		c.ok(nil)
+	case "read", "no-read":
+		a.setGate(c, true, c.Cmd == "read")
+	case "echo", "no-echo":
+		a.setGate(c, false, c.Cmd == "echo")
+	default:
+		c.unsupported("unknown command " + strconv.Quote(c.Cmd))
+	}
+}
+
+func envConfig() (window uint32, keepalive bool) {
+	keepalive = true
+	if v := os.Getenv("YAMUX_KEEPALIVE"); v == "0" {
+		keepalive = false
+	}
+	if v := os.Getenv("YAMUX_WINDOW"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			logf("YAMUX_WINDOW=%q is not a 32-bit byte count", v)
+			os.Exit(exitUnsupported)
+		}
+		window = uint32(n)
+	}
+	return
+}
+
+func parseArgs(args []string) (role, addr string) {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		var name, val string
+		if len(arg) > 2 && arg[:2] == "--" {
+			name = arg[2:]
+			for j := 0; j < len(name); j++ {
+				if name[j] == '=' {
+					name, val = name[:j], name[j+1:]
+					goto have
+				}
+			}
+			if i+1 >= len(args) {
+				logf("option --%s needs a value", name)
+				os.Exit(exitUnsupported)
+			}
+			i++
+			val = args[i]
+		} else {
+			logf("unexpected argument %q", arg)
+			os.Exit(exitUnsupported)
+		}
+	have:
+		switch name {
+		case "role":
+			role = val
+		case "addr":
+			addr = val
+		default:
+			logf("unknown option --%s", name)
+			os.Exit(exitUnsupported)
+		}
+	}
+	if role != "server" && role != "client" {
+		logf("unsupported role %q", role)
+		os.Exit(exitUnsupported)
+	}
+	if addr == "" {
+		logf("--addr is required")
+		os.Exit(exitUnsupported)
+	}
+	return
+}
+
+func main() {
+	role, addr := parseArgs(os.Args[1:])
+	window, keepalive := envConfig()
+	a := newAdapter()
+
+	fatal := func(format string, args ...interface{}) {
+		logf(format, args...)
+		emit(map[string]interface{}{"event": "closed", "reason": fmt.Sprintf(format, args...)})
+	}
+	if role == "server" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			logf("listen %s: %v", addr, err)
+			os.Exit(1)
+		}
+		emit(map[string]interface{}{"event": "ready", "addr": ln.Addr().String()})
+		go func() {
+			conn, err := ln.Accept()
+			_ = ln.Close()
+			if err != nil {
+				fatal("accept: %v", err)
+				return
+			}
+			sess, err := newSession(conn, false, window, keepalive)
+			if err != nil {
+				fatal("session: %v", err)
+				_ = conn.Close()
+				return
+			}
+			a.start(sess)
+		}()
+	} else {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			logf("connect %s: %v", addr, err)
+			os.Exit(1)
+		}
+		sess, err := newSession(conn, true, window, keepalive)
+		if err != nil {
+			logf("session: %v", err)
+			os.Exit(exitUnsupported)
+		}
+		emit(map[string]interface{}{"event": "ready", "addr": conn.LocalAddr().String()})
+		a.start(sess)
+	}
+
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<30)
+	for in.Scan() {
+		line := in.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		c := &command{}
+		if err := json.Unmarshal(line, c); err != nil {
+			emit(map[string]interface{}{"event": "log", "message": "ignored a line that is not a JSON command: " + err.Error()})
+			continue
+		}
+		a.execute(c)
+	}
+	if err := in.Err(); err != nil {
+		logf("stdin: %v", err)
+	}
+	os.Exit(0)
+}
