@@ -1,0 +1,556 @@
+// Conformance adapter for @chainsafe/libp2p-yamux (see docs/adapters.md).
+//
+// The muxer runs over a plain net.Socket wrapped in a minimal
+// AbstractMultiaddrConnection; no libp2p node, no multistream-select, no
+// encryption. stdout carries NDJSON events only; logs go to stderr.
+
+// Node 20 has no Promise.withResolvers, but @libp2p/utils (stream onDrain)
+// and the yamux muxer (ping) call it. Without this, every write that meets
+// back-pressure throws a TypeError and the stream dies. Installed before the
+// implementation is loaded (the imports below are dynamic, on purpose).
+if (typeof Promise.withResolvers !== 'function') {
+  Object.defineProperty(Promise, 'withResolvers', {
+    configurable: true,
+    writable: true,
+    value: function withResolvers () {
+      let resolve, reject
+      const promise = new this((res, rej) => { resolve = res; reject = rej })
+      return { promise, resolve, reject }
+    }
+  })
+}
+
+import net from 'node:net'
+import readline from 'node:readline'
+import { performance } from 'node:perf_hooks'
+
+const EXIT_UNSUPPORTED = 89
+
+// ---------------------------------------------------------------- output
+
+function emit (obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+function logErr (...args) {
+  process.stderr.write(`[js-libp2p-adapter] ${args.join(' ')}\n`)
+}
+
+function toBytes (data) {
+  // data is a Uint8Array or a Uint8ArrayList
+  const u8 = data instanceof Uint8Array ? data : data.subarray()
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)
+}
+
+// ---------------------------------------------------------------- arguments
+
+function parseArgs (argv) {
+  const opts = {}
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i]
+    let value
+    const eq = arg.indexOf('=')
+    if (arg.startsWith('--') && eq !== -1) {
+      value = arg.slice(eq + 1)
+      arg = arg.slice(0, eq)
+    }
+    if (arg !== '--role' && arg !== '--addr') {
+      logErr(`unknown option ${arg}`)
+      process.exit(EXIT_UNSUPPORTED)
+    }
+    if (value === undefined) {
+      i++
+      if (i >= argv.length) {
+        logErr(`option ${arg} needs a value`)
+        process.exit(2)
+      }
+      value = argv[i]
+    }
+    opts[arg.slice(2)] = value
+  }
+  if (opts.role !== 'server' && opts.role !== 'client') {
+    logErr(`unsupported role ${JSON.stringify(opts.role)}`)
+    process.exit(EXIT_UNSUPPORTED)
+  }
+  if (opts.addr === undefined) {
+    logErr('--addr is required')
+    process.exit(2)
+  }
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(opts.addr)
+  if (m === null) {
+    logErr(`bad --addr ${opts.addr} (want HOST:PORT)`)
+    process.exit(2)
+  }
+  return { role: opts.role, host: m[1], port: Number(m[2]) }
+}
+
+const args = parseArgs(process.argv.slice(2))
+
+// Muxer configuration from the environment (docs/adapters.md).
+const muxerInit = {}
+if (process.env.YAMUX_KEEPALIVE === '0') {
+  muxerInit.enableKeepAlive = false
+}
+if (process.env.YAMUX_WINDOW !== undefined && process.env.YAMUX_WINDOW !== '') {
+  const w = Number(process.env.YAMUX_WINDOW)
+  // The implementation refuses initial windows below 256 KiB (verifyConfig).
+  if (!Number.isInteger(w) || w < 256 * 1024 || w > 2 ** 32 - 1) {
+    logErr(`YAMUX_WINDOW=${process.env.YAMUX_WINDOW} is not supported (the implementation accepts 262144..4294967295)`)
+    process.exit(EXIT_UNSUPPORTED)
+  }
+  muxerInit.streamOptions = { initialStreamWindowSize: w, maxStreamWindowSize: Math.max(w, 16 * 1024 * 1024) }
+}
+
+// Loaded after the polyfill and the argument check.
+let yamux, AbstractMultiaddrConnection, logger, multiaddr
+try {
+  ({ yamux } = await import('@chainsafe/libp2p-yamux'));
+  ({ AbstractMultiaddrConnection } = await import('@libp2p/utils'));
+  ({ logger } = await import('@libp2p/logger'));
+  ({ multiaddr } = await import('@multiformats/multiaddr'))
+} catch (err) {
+  logErr(`@chainsafe/libp2p-yamux is not installed (run ./install): ${err.message}`)
+  process.exit(EXIT_UNSUPPORTED)
+}
+
+// ---------------------------------------------------------------- transport
+
+function ipMultiaddr (host, port) {
+  const proto = net.isIPv6(host) ? 'ip6' : 'ip4'
+  return multiaddr(`/${proto}/${host}/tcp/${port}`)
+}
+
+// A MultiaddrConnection over a net.Socket: the smallest transport the muxer
+// accepts. Back-pressure: sendData reports the socket's write() result and
+// the socket's 'drain' becomes the connection's 'drain'.
+class SocketConnection extends AbstractMultiaddrConnection {
+  constructor (socket, direction) {
+    super({
+      remoteAddr: ipMultiaddr(socket.remoteAddress, socket.remotePort),
+      direction,
+      log: logger('js-libp2p-adapter:conn')
+    })
+    this.socket = socket
+    socket.on('data', (buf) => { this.onData(buf) })
+    socket.on('drain', () => { this.safeDispatchEvent('drain') })
+    socket.on('error', (err) => {
+      this.closeReason = `transport error: ${err.message}`
+      logErr(this.closeReason)
+    })
+    socket.on('end', () => { this.closeReason ??= 'peer closed TCP' })
+    socket.on('close', () => {
+      this.closeReason ??= 'TCP connection closed'
+      this.onTransportClosed()
+    })
+  }
+
+  sendData (data) {
+    let canSendMore = true
+    for (const chunk of data) {
+      canSendMore = this.socket.write(chunk)
+    }
+    return { sentBytes: data.byteLength, canSendMore }
+  }
+
+  sendReset () {
+    this.closeReason ??= 'connection aborted by the implementation'
+    this.socket.resetAndDestroy()
+  }
+
+  sendPause () { this.socket.pause() }
+  sendResume () { this.socket.resume() }
+
+  // Half-closes TCP once everything queued is flushed; the socket closes
+  // fully when the peer closes its side.
+  async sendClose () {
+    if (this.socket.destroyed || this.socket.writableFinished) return
+    await new Promise((resolve) => {
+      this.socket.once('finish', resolve)
+      this.socket.once('close', resolve)
+      this.socket.end()
+    })
+  }
+}
+
+// ---------------------------------------------------------------- state
+
+let muxer = null
+let conn = null
+let sessionClosed = false
+let closingLocally = false
+let resolveSession
+const sessionReady = new Promise((resolve) => { resolveSession = resolve })
+
+const streams = new Map() // wire id -> state
+const defaults = { accept: true, read: true, echo: true }
+
+function reportClosed (reason) {
+  if (sessionClosed) return
+  sessionClosed = true
+  emit({ event: 'closed', reason })
+}
+
+function errorIsReset (st, err) {
+  const s = st.stream
+  return st.localReset || s.status === 'reset' || err?.name === 'StreamResetError'
+}
+
+function newStreamState (stream, inbound) {
+  const st = {
+    id: stream.streamId,
+    stream,
+    inbound,
+    echo: inbound ? defaults.echo : false,
+    echoQueue: [], // Buffers to write back
+    echoRunning: false,
+    eof: false,
+    sawFin: false,
+    finished: false, // read side done (eof/reset/error)
+    localReset: false
+  }
+  streams.set(st.id, st)
+  stream.addEventListener('remoteCloseWrite', () => { st.sawFin = true })
+  stream.addEventListener('close', () => {
+    // keep the state for late commands; drop echo work
+    st.echoQueue.length = 0
+  })
+  if (!defaults.read) pauseStream(st)
+  readLoop(st)
+  return st
+}
+
+function pauseStream (st) {
+  const rs = st.stream.readStatus
+  if (rs === 'readable') st.stream.pause()
+}
+
+function resumeStream (st) {
+  const rs = st.stream.readStatus
+  if (rs === 'paused') st.stream.resume()
+}
+
+// Reads the stream with the implementation's async iterator (the way
+// applications read a libp2p stream) and reports every chunk.
+async function readLoop (st) {
+  try {
+    for await (const chunk of st.stream) {
+      const bytes = toBytes(chunk)
+      emit({ event: 'data', stream: st.id, hex: bytes.toString('hex') })
+      if (st.echo) {
+        st.echoQueue.push(Buffer.from(bytes))
+        runEcho(st)
+      }
+    }
+    st.finished = true
+    if (st.sawFin) {
+      st.eof = true
+      emit({ event: 'eof', stream: st.id })
+      runEcho(st)
+    } else {
+      emit({ event: 'stream-error', stream: st.id, message: `stream ended without FIN (stream ${st.stream.status}, session ${muxer?.status})` })
+    }
+  } catch (err) {
+    st.finished = true
+    if (errorIsReset(st, err)) {
+      emit({ event: 'reset', stream: st.id })
+    } else {
+      emit({ event: 'stream-error', stream: st.id, message: `${err.name}: ${err.message}` })
+    }
+  }
+}
+
+// Writes all bytes and resolves once the stream's write buffer is empty,
+// i.e. the implementation has framed every byte and handed it to the
+// transport. While the send window (or the socket) is full, send() returns
+// false and the bytes wait in the stream; we wait for them to leave.
+function writeAll (st, bytes) {
+  const s = st.stream
+  s.send(bytes) // throws if the write side is closed
+  if (s.writeBufferLength === 0) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      s.removeEventListener('idle', onIdle)
+      s.removeEventListener('close', onClose)
+    }
+    const onIdle = () => {
+      if (s.writeBufferLength > 0) return
+      cleanup()
+      if (s.status === 'aborted' || s.status === 'reset') {
+        reject(Object.assign(new Error(`stream ${s.status}`), { name: s.status === 'reset' ? 'StreamResetError' : 'StreamAbortError' }))
+      } else {
+        resolve()
+      }
+    }
+    const onClose = (evt) => {
+      cleanup()
+      if (evt.error != null) {
+        reject(evt.error)
+      } else if (s.writeBufferLength === 0) {
+        resolve()
+      } else {
+        reject(new Error(`stream closed with ${s.writeBufferLength} bytes unsent`))
+      }
+    }
+    s.addEventListener('idle', onIdle)
+    s.addEventListener('close', onClose)
+  })
+}
+
+async function runEcho (st) {
+  if (st.echoRunning) return
+  st.echoRunning = true
+  try {
+    while (st.echoQueue.length > 0) {
+      const buf = st.echoQueue.shift()
+      await writeAll(st, buf)
+    }
+    if (st.eof && st.echo && st.inbound && !st.halfClosedByEcho) {
+      st.halfClosedByEcho = true
+      await st.stream.close()
+    }
+  } catch (err) {
+    if (!st.finished || !errorIsReset(st, err)) {
+      if (errorIsReset(st, err)) {
+        emit({ event: 'reset', stream: st.id })
+      } else {
+        emit({ event: 'stream-error', stream: st.id, message: `echo failed: ${err.name}: ${err.message}` })
+      }
+    }
+    st.echoQueue.length = 0
+  } finally {
+    st.echoRunning = false
+  }
+}
+
+// ---------------------------------------------------------------- session
+
+function onInboundStream (evt) {
+  const stream = evt.detail
+  const st = newStreamState(stream, true)
+  emit({ event: 'accepted', stream: st.id })
+}
+
+function startSession (socket, direction) {
+  socket.setNoDelay(true)
+  conn = new SocketConnection(socket, direction)
+  muxer = yamux(muxerInit)().createStreamMuxer(conn)
+  if (defaults.accept) muxer.addEventListener('stream', onInboundStream)
+  // The muxer has no event of its own for its end: a Go Away from the peer
+  // or a protocol error closes it while TCP may stay open. Check after every
+  // chunk the muxer has processed (its listener was added first).
+  conn.addEventListener('message', () => {
+    if (muxer.status !== 'open' && muxer.status !== 'closing' && !closingLocally) {
+      const ga = muxer.remoteGoAway
+      reportClosed(ga !== undefined ? `peer sent Go Away (code ${ga})` : `session ${muxer.status} by the implementation`)
+    }
+  })
+  conn.addEventListener('close', (evt) => {
+    reportClosed(evt.error != null ? `${conn.closeReason ?? 'connection aborted'}: ${evt.error.message}` : (conn.closeReason ?? 'connection closed'))
+  })
+  resolveSession()
+}
+
+function hostPort (host, port) {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+if (args.role === 'server') {
+  const server = net.createServer({ allowHalfOpen: false })
+  server.on('error', (err) => {
+    logErr(`listen failed: ${err.message}`)
+    process.exit(1)
+  })
+  server.once('connection', (socket) => {
+    server.close() // exactly one connection
+    startSession(socket, 'inbound')
+  })
+  server.listen(args.port, args.host, () => {
+    const a = server.address()
+    emit({ event: 'ready', addr: hostPort(a.address, a.port) })
+  })
+} else {
+  const socket = net.connect({ host: args.host, port: args.port })
+  socket.once('error', (err) => {
+    logErr(`connect failed: ${err.message}`)
+    process.exit(1)
+  })
+  socket.once('connect', () => {
+    socket.removeAllListeners('error')
+    startSession(socket, 'outbound')
+    emit({ event: 'ready', addr: hostPort(socket.localAddress, socket.localPort) })
+  })
+}
+
+// ---------------------------------------------------------------- commands
+
+function pattern (n) {
+  const b = Buffer.allocUnsafe(n)
+  for (let i = 0; i < n; i++) b[i] = i % 251
+  return b
+}
+
+function getStream (cmd) {
+  if (typeof cmd.stream !== 'number') throw new Error('missing "stream"')
+  const st = streams.get(cmd.stream)
+  if (st === undefined) throw new Error(`unknown stream ${cmd.stream}`)
+  return st
+}
+
+function forStreams (cmd, fn, setDefault) {
+  if (cmd.stream === undefined) {
+    setDefault()
+    for (const st of streams.values()) fn(st)
+  } else {
+    fn(getStream(cmd))
+  }
+}
+
+const handlers = {
+  async open () {
+    await sessionReady
+    const stream = await muxer.createStream()
+    const st = newStreamState(stream, false)
+    return { stream: st.id }
+  },
+
+  async write (cmd) {
+    await sessionReady
+    const st = getStream(cmd)
+    let bytes
+    if (typeof cmd.hex === 'string') {
+      if (!/^([0-9a-fA-F]{2})*$/.test(cmd.hex)) throw new Error('"hex" is not valid hex')
+      bytes = Buffer.from(cmd.hex, 'hex')
+    } else if (Number.isInteger(cmd.len) && cmd.len >= 0) {
+      bytes = pattern(cmd.len)
+    } else {
+      throw new Error('write needs "hex" or "len"')
+    }
+    await writeAll(st, bytes)
+    return { len: bytes.length }
+  },
+
+  async close (cmd) {
+    await sessionReady
+    const st = getStream(cmd)
+    await st.stream.close()
+    return {}
+  },
+
+  async reset (cmd) {
+    await sessionReady
+    const st = getStream(cmd)
+    st.localReset = true
+    st.stream.abort(new Error('reset by the conformance runner'))
+    return {}
+  },
+
+  async ping () {
+    await sessionReady
+    const t0 = performance.now()
+    await muxer.ping()
+    return { rtt_ms: performance.now() - t0 }
+  },
+
+  async goaway () {
+    return { unsupported: 'the muxer has no API that sends Go Away without closing the session (close() closes every stream first, then sends Go Away)' }
+  },
+
+  async 'session-close' () {
+    await sessionReady
+    closingLocally = true
+    conn.closeReason ??= 'session closed by the adapter (session-close)'
+    // What a libp2p connection does on close(): close the muxer (half-close
+    // every stream, then Go Away "normal"), then close the transport.
+    await muxer.close()
+    await conn.close()
+    reportClosed('session closed by the adapter (session-close)')
+    return {}
+  },
+
+  async accept () {
+    defaults.accept = true
+    if (muxer !== null) {
+      // re-adding the listener makes the muxer hand over the streams it kept
+      muxer.removeEventListener('stream', onInboundStream)
+      muxer.addEventListener('stream', onInboundStream)
+    }
+    return {}
+  },
+
+  async 'no-accept' () {
+    defaults.accept = false
+    // Without a 'stream' listener the muxer keeps new inbound streams in its
+    // early-stream list (AbstractStreamMuxer.onRemoteStream).
+    if (muxer !== null) muxer.removeEventListener('stream', onInboundStream)
+    return {}
+  },
+
+  async read (cmd) {
+    forStreams(cmd, resumeStream, () => { defaults.read = true })
+    return {}
+  },
+
+  async 'no-read' (cmd) {
+    forStreams(cmd, pauseStream, () => { defaults.read = false })
+    return {}
+  },
+
+  async echo (cmd) {
+    forStreams(cmd, (st) => {
+      if (cmd.stream !== undefined || st.inbound) st.echo = true
+    }, () => { defaults.echo = true })
+    return {}
+  },
+
+  async 'no-echo' (cmd) {
+    forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
+    return {}
+  }
+}
+
+async function execute (cmd) {
+  const id = cmd.id ?? null
+  const handler = typeof cmd.cmd === 'string' && Object.hasOwn(handlers, cmd.cmd) ? handlers[cmd.cmd] : undefined
+  if (handler === undefined) {
+    emit({ event: 'unsupported', id, message: `unknown command ${JSON.stringify(cmd.cmd)}` })
+    return
+  }
+  try {
+    const res = await handler(cmd)
+    if (res.unsupported !== undefined) {
+      emit({ event: 'unsupported', id, message: res.unsupported })
+    } else {
+      emit({ event: 'ok', id, ...res })
+    }
+  } catch (err) {
+    emit({ event: 'error', id, message: `${err.name}: ${err.message}` })
+  }
+}
+
+process.on('unhandledRejection', (err) => {
+  logErr(`unhandled rejection: ${err?.stack ?? err}`)
+})
+process.on('uncaughtException', (err) => {
+  logErr(`uncaught exception: ${err?.stack ?? err}`)
+  emit({ event: 'log', message: `uncaught exception in the implementation or adapter: ${err?.message ?? err}` })
+})
+
+const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
+rl.on('line', (line) => {
+  if (line.trim() === '') return
+  let cmd
+  try {
+    cmd = JSON.parse(line)
+  } catch (err) {
+    emit({ event: 'log', message: `ignored a line that is not JSON: ${line.slice(0, 200)}` })
+    return
+  }
+  if (cmd === null || typeof cmd !== 'object') {
+    emit({ event: 'log', message: `ignored a line that is not a JSON object: ${line.slice(0, 200)}` })
+    return
+  }
+  execute(cmd) // commands start in order; waiting ones do not block later ones
+})
+rl.on('close', () => {
+  process.exit(0)
+})

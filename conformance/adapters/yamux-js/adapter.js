@@ -1,0 +1,416 @@
+'use strict'
+// Conformance adapter for yamux-js (see docs/adapters.md).
+//
+// The session is a Transform stream piped over the TCP net.Socket
+// (socket -> session -> socket); streams are Duplex streams. stdout carries
+// NDJSON events only; the implementation's logger and ours go to stderr.
+
+const net = require('node:net')
+const readline = require('node:readline')
+const util = require('node:util')
+
+const EXIT_UNSUPPORTED = 89
+
+// ---------------------------------------------------------------- output
+
+function emit (obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+function logErr (...args) {
+  process.stderr.write(`[yamux-js-adapter] ${util.format(...args)}\n`)
+}
+
+// ---------------------------------------------------------------- arguments
+
+function parseArgs (argv) {
+  const opts = {}
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i]
+    let value
+    const eq = arg.indexOf('=')
+    if (arg.startsWith('--') && eq !== -1) {
+      value = arg.slice(eq + 1)
+      arg = arg.slice(0, eq)
+    }
+    if (arg !== '--role' && arg !== '--addr') {
+      logErr(`unknown option ${arg}`)
+      process.exit(EXIT_UNSUPPORTED)
+    }
+    if (value === undefined) {
+      i++
+      if (i >= argv.length) {
+        logErr(`option ${arg} needs a value`)
+        process.exit(2)
+      }
+      value = argv[i]
+    }
+    opts[arg.slice(2)] = value
+  }
+  if (opts.role !== 'server' && opts.role !== 'client') {
+    logErr(`unsupported role ${JSON.stringify(opts.role)}`)
+    process.exit(EXIT_UNSUPPORTED)
+  }
+  if (opts.addr === undefined) {
+    logErr('--addr is required')
+    process.exit(2)
+  }
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(opts.addr)
+  if (m === null) {
+    logErr(`bad --addr ${opts.addr} (want HOST:PORT)`)
+    process.exit(2)
+  }
+  return { role: opts.role, host: m[1], port: Number(m[2]) }
+}
+
+const args = parseArgs(process.argv.slice(2))
+
+let yamuxjs
+try {
+  yamuxjs = require('yamux-js')
+} catch (err) {
+  logErr(`yamux-js is not installed (run ./install): ${err.message}`)
+  process.exit(EXIT_UNSUPPORTED)
+}
+
+// The implementation logs with console.log by default, i.e. to stdout.
+const config = { logger: (...a) => logErr('yamux-js:', util.format(...a)) }
+if (process.env.YAMUX_KEEPALIVE === '0') {
+  config.enableKeepAlive = false
+}
+if (process.env.YAMUX_WINDOW !== undefined && process.env.YAMUX_WINDOW !== '') {
+  const w = Number(process.env.YAMUX_WINDOW)
+  // Streams start from a fixed 256 KiB receive window and announce
+  // maxStreamWindowSize - 256 KiB on open; a smaller value would make a
+  // negative delta, which the header encoder cannot write.
+  if (!Number.isInteger(w) || w < 256 * 1024 || w > 2 ** 32 - 1) {
+    logErr(`YAMUX_WINDOW=${process.env.YAMUX_WINDOW} is not supported (the implementation needs 262144..4294967295)`)
+    process.exit(EXIT_UNSUPPORTED)
+  }
+  config.maxStreamWindowSize = w
+}
+
+// The Client constructor takes no inbound-stream callback; the callback is
+// the Session's protected `onStream` member, which the Server sets from its
+// constructor. This subclass sets it the same way, so a client session can
+// hand inbound streams to the application too.
+class AcceptingClient extends yamuxjs.Client {
+  constructor (cfg, onStream) {
+    super(cfg)
+    this.onStream = onStream
+  }
+}
+
+// ---------------------------------------------------------------- state
+
+let session = null
+let sessionErrors = 0
+let lastSessionError = null
+let sessionClosed = false
+let resolveSession
+const sessionReady = new Promise((resolve) => { resolveSession = resolve })
+
+const streams = new Map() // wire id -> state
+const defaults = { read: true, echo: true }
+
+function reportClosed (reason) {
+  if (sessionClosed) return
+  sessionClosed = true
+  emit({ event: 'closed', reason })
+}
+
+function isResetError (err) {
+  return err?.message === 'connection reset'
+}
+
+function newStreamState (stream, inbound) {
+  const st = {
+    id: stream.ID(),
+    stream,
+    inbound,
+    echo: inbound ? defaults.echo : false,
+    writes: Promise.resolve(), // chain of this stream's writes, in order
+    pendingErrors: [], // errors emitted while a write is in progress
+    writing: 0,
+    eof: false,
+    halfClosedByEcho: false
+  }
+  streams.set(st.id, st)
+  stream.on('error', (err) => {
+    if (st.writing > 0) st.pendingErrors.push(err)
+    if (isResetError(err)) {
+      emit({ event: 'reset', stream: st.id })
+    } else {
+      emit({ event: 'stream-error', stream: st.id, message: err.message })
+    }
+  })
+  stream.on('data', (chunk) => {
+    emit({ event: 'data', stream: st.id, hex: chunk.toString('hex') })
+    if (st.echo) queueWrite(st, Buffer.from(chunk)).catch(() => {})
+  })
+  stream.on('end', () => {
+    st.eof = true
+    emit({ event: 'eof', stream: st.id })
+    if (st.echo && st.inbound) {
+      st.halfClosedByEcho = true
+      closeAfterWrites(st).catch(() => {})
+    }
+  })
+  if (!defaults.read) stream.pause()
+  return st
+}
+
+// One write, in order behind the stream's earlier writes. Resolves when the
+// implementation has taken every byte (the Writable callback: the stream has
+// framed them into the session). While the send window is empty the
+// implementation retries by itself every 100 ms, so the callback waits.
+function queueWrite (st, bytes) {
+  const p = st.writes.then(() => new Promise((resolve, reject) => {
+    st.writing++
+    st.pendingErrors.length = 0
+    st.stream.write(bytes, (err) => {
+      st.writing--
+      const failure = err ?? st.pendingErrors[0]
+      st.pendingErrors.length = 0
+      if (failure) reject(failure)
+      else resolve()
+    })
+  }))
+  st.writes = p.catch(() => {})
+  return p
+}
+
+// Half-close (FIN) once the stream's queued writes are done: Stream.close()
+// sends FIN at once, ahead of data still waiting for send window.
+function closeAfterWrites (st) {
+  const p = st.writes.then(() => { st.stream.close() })
+  st.writes = p.catch(() => {})
+  return p
+}
+
+// ---------------------------------------------------------------- session
+
+function onInboundStream (stream) {
+  const st = newStreamState(stream, true)
+  emit({ event: 'accepted', stream: st.id })
+}
+
+function hostPort (host, port) {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+function startSession (socket) {
+  socket.setNoDelay(true)
+  session = args.role === 'server'
+    ? new yamuxjs.Server(onInboundStream, config)
+    : new AcceptingClient(config, onInboundStream)
+  session.on('error', (err) => {
+    sessionErrors++
+    lastSessionError = err
+    logErr(`session error: ${err.message}`)
+    if (session.isClosed()) {
+      reportClosed(`session closed by the implementation: ${err.message}`)
+    } else {
+      // pipe() reacts to an 'error' on its destination by unpiping: from now
+      // on the session gets no more bytes from the socket.
+      emit({ event: 'log', message: `the session emitted 'error' (${err.message}); socket.pipe(session) is now unpiped, the session receives nothing more` })
+    }
+  })
+  socket.on('error', (err) => {
+    logErr(`socket error: ${err.message}`)
+    reportClosed(`transport error: ${err.message}`)
+  })
+  socket.pipe(session).pipe(socket)
+  // After the session has processed a chunk: a Go Away from the peer leaves
+  // no trace but a flag (Session.remoteGoAway, private; read only to report).
+  socket.on('data', () => {
+    if (session.isClosed()) {
+      reportClosed(`session closed by the implementation${lastSessionError ? ': ' + lastSessionError.message : ''}`)
+    } else if (session.remoteGoAway === true) {
+      reportClosed('peer sent Go Away (normal); the implementation refuses new streams, existing ones go on')
+    }
+  })
+  socket.on('end', () => reportClosed('peer closed TCP'))
+  socket.on('close', () => reportClosed('TCP connection closed'))
+  resolveSession()
+}
+
+if (args.role === 'server') {
+  const server = net.createServer()
+  server.on('error', (err) => {
+    logErr(`listen failed: ${err.message}`)
+    process.exit(1)
+  })
+  server.once('connection', (socket) => {
+    server.close() // exactly one connection
+    startSession(socket)
+  })
+  server.listen(args.port, args.host, () => {
+    const a = server.address()
+    emit({ event: 'ready', addr: hostPort(a.address, a.port) })
+  })
+} else {
+  const socket = net.connect({ host: args.host, port: args.port })
+  socket.once('error', (err) => {
+    logErr(`connect failed: ${err.message}`)
+    process.exit(1)
+  })
+  socket.once('connect', () => {
+    socket.removeAllListeners('error')
+    startSession(socket)
+    emit({ event: 'ready', addr: hostPort(socket.localAddress, socket.localPort) })
+  })
+}
+
+// ---------------------------------------------------------------- commands
+
+function pattern (n) {
+  const b = Buffer.allocUnsafe(n)
+  for (let i = 0; i < n; i++) b[i] = i % 251
+  return b
+}
+
+function getStream (cmd) {
+  if (typeof cmd.stream !== 'number') throw new Error('missing "stream"')
+  const st = streams.get(cmd.stream)
+  if (st === undefined) throw new Error(`unknown stream ${cmd.stream}`)
+  return st
+}
+
+function forStreams (cmd, fn, setDefault) {
+  if (cmd.stream === undefined) {
+    setDefault()
+    for (const st of streams.values()) fn(st)
+  } else {
+    fn(getStream(cmd))
+  }
+}
+
+const handlers = {
+  async open () {
+    await sessionReady
+    const before = sessionErrors
+    const stream = session.open() // sends the SYN (window update) at once
+    if (sessionErrors > before) throw lastSessionError
+    const st = newStreamState(stream, false)
+    return { stream: st.id }
+  },
+
+  async write (cmd) {
+    await sessionReady
+    const st = getStream(cmd)
+    let bytes
+    if (typeof cmd.hex === 'string') {
+      if (!/^([0-9a-fA-F]{2})*$/.test(cmd.hex)) throw new Error('"hex" is not valid hex')
+      bytes = Buffer.from(cmd.hex, 'hex')
+    } else if (Number.isInteger(cmd.len) && cmd.len >= 0) {
+      bytes = pattern(cmd.len)
+    } else {
+      throw new Error('write needs "hex" or "len"')
+    }
+    await queueWrite(st, bytes)
+    return { len: bytes.length }
+  },
+
+  async close (cmd) {
+    await sessionReady
+    await closeAfterWrites(getStream(cmd))
+    return {}
+  },
+
+  async reset () {
+    return { unsupported: 'no API sends RST: Stream has close() (FIN) and forceClose()/destroy(), which only change local state' }
+  },
+
+  async ping () {
+    return { unsupported: 'Session.ping() is private and returns nothing (no way to wait for the answer); it is only used by the keep-alive timer' }
+  },
+
+  async goaway () {
+    return { unsupported: 'Session.goAway() is private; the only public way to send Go Away is Session.close()' }
+  },
+
+  async 'session-close' () {
+    await sessionReady
+    session.close() // Go Away (normal), streams closed locally, session ended
+    reportClosed('session closed by the adapter (session-close)')
+    return {}
+  },
+
+  async accept () {
+    return { unsupported: 'streams are handed to the onStream callback as their SYN arrives; there is no accept call or backlog to hold them' }
+  },
+
+  async 'no-accept' () {
+    return { unsupported: 'streams are handed to the onStream callback as their SYN arrives; there is no accept call or backlog to hold them' }
+  },
+
+  async read (cmd) {
+    forStreams(cmd, (st) => st.stream.resume(), () => { defaults.read = true })
+    return {}
+  },
+
+  async 'no-read' (cmd) {
+    forStreams(cmd, (st) => st.stream.pause(), () => { defaults.read = false })
+    return {}
+  },
+
+  async echo (cmd) {
+    forStreams(cmd, (st) => {
+      if (cmd.stream !== undefined || st.inbound) st.echo = true
+    }, () => { defaults.echo = true })
+    return {}
+  },
+
+  async 'no-echo' (cmd) {
+    forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
+    return {}
+  }
+}
+
+async function execute (cmd) {
+  const id = cmd.id ?? null
+  const handler = typeof cmd.cmd === 'string' && Object.hasOwn(handlers, cmd.cmd) ? handlers[cmd.cmd] : undefined
+  if (handler === undefined) {
+    emit({ event: 'unsupported', id, message: `unknown command ${JSON.stringify(cmd.cmd)}` })
+    return
+  }
+  try {
+    const res = await handler(cmd)
+    if (res.unsupported !== undefined) {
+      emit({ event: 'unsupported', id, message: res.unsupported })
+    } else {
+      emit({ event: 'ok', id, ...res })
+    }
+  } catch (err) {
+    emit({ event: 'error', id, message: err?.message ?? String(err) })
+  }
+}
+
+process.on('unhandledRejection', (err) => {
+  logErr(`unhandled rejection: ${err?.stack ?? err}`)
+})
+process.on('uncaughtException', (err) => {
+  logErr(`uncaught exception: ${err?.stack ?? err}`)
+  emit({ event: 'log', message: `uncaught exception in the implementation or adapter: ${err?.message ?? err}` })
+})
+
+const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
+rl.on('line', (line) => {
+  if (line.trim() === '') return
+  let cmd
+  try {
+    cmd = JSON.parse(line)
+  } catch (err) {
+    emit({ event: 'log', message: `ignored a line that is not JSON: ${line.slice(0, 200)}` })
+    return
+  }
+  if (cmd === null || typeof cmd !== 'object') {
+    emit({ event: 'log', message: `ignored a line that is not a JSON object: ${line.slice(0, 200)}` })
+    return
+  }
+  execute(cmd) // commands start in order; waiting ones do not block later ones
+})
+rl.on('close', () => {
+  process.exit(0)
+})
