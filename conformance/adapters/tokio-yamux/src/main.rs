@@ -20,7 +20,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_yamux::stream::StreamState;
 use tokio_yamux::{Config, Session, StreamHandle};
 
-struct TyStream(StreamHandle);
+/// A stream handle; `waiting` remembers whether the last write had to wait
+/// for send credit, so that waiting and resuming are logged once each.
+struct TyStream {
+    handle: StreamHandle,
+    waiting: bool,
+}
+
+impl TyStream {
+    fn new(handle: StreamHandle) -> Self {
+        TyStream {
+            handle,
+            waiting: false,
+        }
+    }
+}
 
 impl AsyncRead for TyStream {
     fn poll_read(
@@ -28,7 +42,19 @@ impl AsyncRead for TyStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.handle).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
+            // End of stream: log the send side too, to diagnose stalled echoes.
+            eprintln!(
+                "adapter: stream {}: read EOF (state {:?}, send window {}, a write waiting: {})",
+                self.handle.id(),
+                self.handle.state(),
+                self.handle.send_window(),
+                self.waiting
+            );
+        }
+        r
     }
 }
 
@@ -38,22 +64,45 @@ impl AsyncWrite for TyStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        let r = Pin::new(&mut self.handle).poll_write(cx, buf);
+        // stderr diagnostics for flow-control stalls (the runner keeps them).
+        match (&r, self.waiting) {
+            (Poll::Pending, false) => {
+                self.waiting = true;
+                eprintln!(
+                    "adapter: stream {}: write waits for credit (state {:?}, send window {})",
+                    self.handle.id(),
+                    self.handle.state(),
+                    self.handle.send_window()
+                );
+            }
+            (Poll::Ready(_), true) => {
+                self.waiting = false;
+                eprintln!(
+                    "adapter: stream {}: write resumed (state {:?}, send window {})",
+                    self.handle.id(),
+                    self.handle.state(),
+                    self.handle.send_window()
+                );
+            }
+            _ => {}
+        }
+        r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.handle).poll_flush(cx)
     }
 
     /// `StreamHandle::poll_shutdown`: sends `WindowUpdate|FIN`.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.handle).poll_shutdown(cx)
     }
 }
 
 impl MuxStream for TyStream {
     fn id(&self) -> u32 {
-        self.0.id()
+        self.handle.id()
     }
 
     /// tokio-yamux reports a reset as a `ConnectionReset` error, so `Ok(0)`
@@ -64,7 +113,8 @@ impl MuxStream for TyStream {
     }
 
     fn classify_error(&self, err: &io::Error, _ctx: EndCtx) -> End {
-        if err.kind() == io::ErrorKind::ConnectionReset || self.0.state() == StreamState::Reset {
+        if err.kind() == io::ErrorKind::ConnectionReset || self.handle.state() == StreamState::Reset
+        {
             End::Reset
         } else {
             End::Error(err.to_string())
@@ -74,7 +124,7 @@ impl MuxStream for TyStream {
     /// Dropping the handle is tokio-yamux's reset: it sends `WindowUpdate|RST`
     /// unless the stream is already reset, closed, or half-closed by us.
     fn reset(self) -> Result<(), String> {
-        let state = self.0.state();
+        let state = self.handle.state();
         drop(self);
         if state == StreamState::LocalClosing {
             adapter_common::log(
@@ -132,7 +182,7 @@ impl Driver for TyDriver {
 
     fn open(&self) -> BoxFut<Result<TyStream, String>> {
         let fut = self.request(Req::Open);
-        Box::pin(async move { fut.await.map(TyStream) })
+        Box::pin(async move { fut.await.map(TyStream::new) })
     }
 
     fn ping(&self) -> BoxFut<Outcome<f64>> {
@@ -186,7 +236,7 @@ async fn drive(
         }
         loop {
             match Pin::new(&mut session).poll_next(cx) {
-                Poll::Ready(Some(Ok(h))) => events.inbound(TyStream(h)),
+                Poll::Ready(Some(Ok(h))) => events.inbound(TyStream::new(h)),
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(format!("session error: {e}")),
                 Poll::Ready(None) => return Poll::Ready("session ended".to_string()),
                 Poll::Pending => return Poll::Pending,
