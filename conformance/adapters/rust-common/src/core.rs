@@ -1,0 +1,352 @@
+//! The command loop: owns the application-side state (accepting, default
+//! read/echo flags, the streams the application holds) and turns commands
+//! into driver calls and stream work.
+
+use crate::proto::{self, emit, error, ok, parse_line, unsupported, Command, Request};
+use crate::stream::{self, StreamCtl, WCmd};
+use crate::{Args, Driver, MuxStream, Outcome, Role, SessionEvents};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tokio::io::AsyncBufReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+pub(crate) enum Msg<D: Driver> {
+    Line(String),
+    StdinEof,
+    Inbound(D::Stream),
+    Closed(String),
+    Driver(Arc<D>),
+    Opened(Value, Result<D::Stream, String>),
+    Finished(u32),
+}
+
+pub(crate) async fn main<D, F>(args: Args, start: F) -> i32
+where
+    D: Driver,
+    F: FnOnce(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let alive = Arc::new(AtomicBool::new(true));
+    let events = SessionEvents {
+        tx: tx.clone(),
+        alive: alive.clone(),
+    };
+    let mut core = Core::<D> {
+        tx: tx.clone(),
+        alive,
+        driver: None,
+        waiting: VecDeque::new(),
+        accepting: true,
+        pending: VecDeque::new(),
+        default_read: true,
+        default_echo: true,
+        streams: HashMap::new(),
+    };
+    match args.role {
+        Role::Server => {
+            let listener = match TcpListener::bind(&args.addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("adapter: cannot listen on {}: {e}", args.addr);
+                    return 1;
+                }
+            };
+            let addr = match listener.local_addr() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("adapter: no local address: {e}");
+                    return 1;
+                }
+            };
+            emit(json!({"event": "ready", "addr": addr.to_string()}));
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match listener.accept().await {
+                    Ok((tcp, peer)) => {
+                        drop(listener);
+                        eprintln!("adapter: accepted a connection from {peer}");
+                        if let Err(e) = tcp.set_nodelay(true) {
+                            eprintln!("adapter: TCP_NODELAY: {e}");
+                        }
+                        let driver = start(Role::Server, tcp, events);
+                        let _ = tx.send(Msg::Driver(Arc::new(driver)));
+                    }
+                    Err(e) => events.closed(format!("accept failed: {e}")),
+                }
+            });
+        }
+        Role::Client => {
+            let tcp = match TcpStream::connect(&args.addr).await {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("adapter: cannot connect to {}: {e}", args.addr);
+                    return 1;
+                }
+            };
+            if let Err(e) = tcp.set_nodelay(true) {
+                eprintln!("adapter: TCP_NODELAY: {e}");
+            }
+            let addr = match tcp.local_addr() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("adapter: no local address: {e}");
+                    return 1;
+                }
+            };
+            core.driver = Some(Arc::new(start(Role::Client, tcp, events)));
+            emit(json!({"event": "ready", "addr": addr.to_string()}));
+        }
+    }
+    tokio::spawn(read_stdin(tx));
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::StdinEof => return 0,
+            other => core.handle(other),
+        }
+    }
+    0
+}
+
+async fn read_stdin<D: Driver>(tx: mpsc::UnboundedSender<Msg<D>>) {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => {
+                if tx.send(Msg::Line(line)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("adapter: reading stdin: {e}");
+                break;
+            }
+        }
+    }
+    let _ = tx.send(Msg::StdinEof);
+}
+
+struct Core<D: Driver> {
+    tx: mpsc::UnboundedSender<Msg<D>>,
+    alive: Arc<AtomicBool>,
+    driver: Option<Arc<D>>,
+    /// Commands that need the session, received before it existed.
+    waiting: VecDeque<Request>,
+    accepting: bool,
+    /// Inbound streams the application has not accepted.
+    pending: VecDeque<D::Stream>,
+    default_read: bool,
+    default_echo: bool,
+    streams: HashMap<u32, StreamCtl>,
+}
+
+#[derive(Clone, Copy)]
+enum Flag {
+    Read,
+    Echo,
+}
+
+impl<D: Driver> Core<D> {
+    fn handle(&mut self, msg: Msg<D>) {
+        match msg {
+            Msg::Line(line) => {
+                if line.trim().is_empty() {
+                    return;
+                }
+                match parse_line(&line) {
+                    Ok(req) => self.command(req),
+                    Err(bad) => match bad.id {
+                        Some(id) => emit(error(&id, bad.message)),
+                        None => emit(proto::log(bad.message)),
+                    },
+                }
+            }
+            Msg::StdinEof => {}
+            Msg::Inbound(s) => {
+                if self.accepting {
+                    self.accept(s);
+                } else {
+                    self.pending.push_back(s);
+                }
+            }
+            Msg::Closed(reason) => emit(json!({"event": "closed", "reason": reason})),
+            Msg::Driver(d) => {
+                self.driver = Some(d);
+                while let Some(req) = self.waiting.pop_front() {
+                    self.command(req);
+                }
+            }
+            Msg::Opened(id, Ok(s)) => {
+                let stream = self.register(s, false);
+                emit(json!({"event": "ok", "id": id, "stream": stream}));
+            }
+            Msg::Opened(id, Err(e)) => emit(error(&id, e)),
+            Msg::Finished(stream) => {
+                self.streams.remove(&stream);
+            }
+        }
+    }
+
+    fn accept(&mut self, s: D::Stream) {
+        let id = s.id();
+        emit(json!({"event": "accepted", "stream": id}));
+        self.register(s, true);
+    }
+
+    fn register(&mut self, s: D::Stream, inbound: bool) -> u32 {
+        let id = s.id();
+        let tx = self.tx.clone();
+        let ctl = stream::spawn(
+            s,
+            self.default_read,
+            inbound && self.default_echo,
+            self.alive.clone(),
+            move || {
+                let _ = tx.send(Msg::Finished(id));
+            },
+        );
+        if self.streams.insert(id, ctl).is_some() {
+            emit(proto::log(format!(
+                "stream id {id} handed out again while the adapter still held a stream with that id"
+            )));
+        }
+        id
+    }
+
+    fn command(&mut self, req: Request) {
+        let Request { id, cmd } = req;
+        match cmd {
+            Command::Open | Command::Ping | Command::GoAway { .. } | Command::SessionClose => {
+                let Some(driver) = self.driver.clone() else {
+                    self.waiting.push_back(Request { id, cmd });
+                    return;
+                };
+                self.session_command(driver, id, cmd);
+            }
+            Command::Write { stream, data } => self.send_to_writer(
+                &id,
+                stream,
+                WCmd::Write {
+                    id: id.clone(),
+                    data,
+                },
+            ),
+            Command::Close { stream } => {
+                self.send_to_writer(&id, stream, WCmd::Close { id: id.clone() })
+            }
+            Command::Reset { stream } => match self.streams.get(&stream) {
+                Some(ctl) => {
+                    if ctl.reset.send(id.clone()).is_err() {
+                        emit(error(&id, format!("stream {stream} was already released")));
+                    }
+                }
+                None => emit(error(&id, self.unknown(stream))),
+            },
+            Command::Accept => {
+                self.accepting = true;
+                emit(ok(&id));
+                while let Some(s) = self.pending.pop_front() {
+                    self.accept(s);
+                }
+            }
+            Command::NoAccept => match D::NO_ACCEPT_UNSUPPORTED {
+                Some(why) => emit(unsupported(&id, why)),
+                None => {
+                    self.accepting = false;
+                    emit(ok(&id));
+                }
+            },
+            Command::Read { stream } => self.set_flag(&id, stream, Flag::Read, true),
+            Command::NoRead { stream } => self.set_flag(&id, stream, Flag::Read, false),
+            Command::Echo { stream } => self.set_flag(&id, stream, Flag::Echo, true),
+            Command::NoEcho { stream } => self.set_flag(&id, stream, Flag::Echo, false),
+            Command::Unknown(name) => emit(unsupported(&id, format!("unknown command `{name}`"))),
+        }
+    }
+
+    fn session_command(&mut self, driver: Arc<D>, id: Value, cmd: Command) {
+        // Each call hands its request to the implementation now, in command
+        // order; only the wait for the answer runs in the background.
+        match cmd {
+            Command::Open => {
+                let fut = driver.open();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let r = fut.await;
+                    let _ = tx.send(Msg::Opened(id, r));
+                });
+            }
+            Command::Ping => {
+                let fut = driver.ping();
+                tokio::spawn(async move {
+                    emit(match fut.await {
+                        Outcome::Ok(rtt_ms) => json!({"event": "ok", "id": id, "rtt_ms": rtt_ms}),
+                        Outcome::Err(m) => error(&id, m),
+                        Outcome::Unsupported(m) => unsupported(&id, m),
+                    });
+                });
+            }
+            Command::GoAway { code } => spawn_outcome(id, driver.goaway(code)),
+            Command::SessionClose => spawn_outcome(id, driver.session_close()),
+            _ => emit(error(&id, "internal: not a session command")),
+        }
+    }
+
+    fn send_to_writer(&mut self, id: &Value, stream: u32, work: WCmd) {
+        match self.streams.get(&stream) {
+            Some(ctl) => {
+                if ctl.cmds.send(work).is_err() {
+                    emit(error(id, format!("stream {stream} was already released")));
+                }
+            }
+            None => emit(error(id, self.unknown(stream))),
+        }
+    }
+
+    fn unknown(&self, stream: u32) -> String {
+        if self.pending.iter().any(|s| s.id() == stream) {
+            format!("stream {stream} has not been accepted (no-accept)")
+        } else {
+            format!("unknown stream {stream} (not opened or accepted, or already released)")
+        }
+    }
+
+    fn set_flag(&mut self, id: &Value, stream: Option<u32>, flag: Flag, on: bool) {
+        let pick = |ctl: &StreamCtl| match flag {
+            Flag::Read => ctl.read.clone(),
+            Flag::Echo => ctl.echo.clone(),
+        };
+        match stream {
+            Some(s) => match self.streams.get(&s) {
+                Some(ctl) => {
+                    pick(ctl).send_replace(on);
+                    emit(ok(id));
+                }
+                None => emit(error(id, self.unknown(s))),
+            },
+            None => {
+                match flag {
+                    Flag::Read => self.default_read = on,
+                    Flag::Echo => self.default_echo = on,
+                }
+                for ctl in self.streams.values() {
+                    pick(ctl).send_replace(on);
+                }
+                emit(ok(id));
+            }
+        }
+    }
+}
+
+fn spawn_outcome(id: Value, fut: crate::BoxFut<Outcome<()>>) {
+    tokio::spawn(async move {
+        emit(match fut.await {
+            Outcome::Ok(()) => ok(&id),
+            Outcome::Err(m) => error(&id, m),
+            Outcome::Unsupported(m) => unsupported(&id, m),
+        });
+    });
+}

@@ -1,0 +1,158 @@
+//! The implementation-independent part of the Rust conformance adapters
+//! (docs/adapters.md): argument parsing, the NDJSON command loop, and the
+//! per-stream bookkeeping of echo mode (accept, read, echo, half-close).
+//!
+//! An adapter supplies a [`Driver`] (open / ping / goaway / session-close
+//! through the implementation's API) and a [`MuxStream`] (a stream handle with
+//! tokio I/O traits), and calls [`run`].
+
+mod args;
+mod core;
+mod proto;
+mod stream;
+
+pub use args::{parse_args, Args, ArgsError, Role};
+pub use proto::{emit, hex_decode, hex_encode, parse_line, pattern, BadRequest, Command, Request};
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// A boxed future, as returned by [`Driver`] methods.
+pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Result of a command the implementation may not support.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    Ok(T),
+    /// The implementation refused or failed.
+    Err(String),
+    /// The implementation's API cannot do this; the text says why.
+    Unsupported(String),
+}
+
+/// How a stream's read side ended, or why an operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The peer's FIN.
+    Eof,
+    /// The stream was reset.
+    Reset,
+    /// Anything else.
+    Error(String),
+}
+
+/// What the adapter knows when it asks a stream to classify an ending.
+#[derive(Debug, Clone, Copy)]
+pub struct EndCtx {
+    /// The adapter has half-closed this stream's write side.
+    pub fin_sent: bool,
+    /// The session has not ended yet.
+    pub session_alive: bool,
+}
+
+/// A stream handle of the implementation under test.
+pub trait MuxStream: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    /// The wire stream id.
+    fn id(&self) -> u32;
+    /// A read returned 0 bytes: FIN, reset, or something else?
+    fn read_end(&self, ctx: EndCtx) -> End;
+    /// A read or write failed with `err`: was the stream reset?
+    fn classify_error(&self, err: &io::Error, ctx: EndCtx) -> End;
+    /// Resets the stream (the `reset` command). The default drops the handle,
+    /// which is how both Rust implementations reset.
+    fn reset(self) -> Result<(), String> {
+        drop(self);
+        Ok(())
+    }
+}
+
+/// Session-level operations through the implementation's API. Each method
+/// must hand its request to the implementation before it returns (so that
+/// requests keep the order of the commands) and return a future for the answer.
+pub trait Driver: Send + Sync + 'static {
+    type Stream: MuxStream;
+    /// `Some(reason)` when `no-accept` is unsupported.
+    const NO_ACCEPT_UNSUPPORTED: Option<&'static str>;
+    fn open(&self) -> BoxFut<Result<Self::Stream, String>>;
+    fn ping(&self) -> BoxFut<Outcome<f64>>;
+    fn goaway(&self, code: u32) -> BoxFut<Outcome<()>>;
+    fn session_close(&self) -> BoxFut<Outcome<()>>;
+}
+
+/// Given to the implementation-specific session task: where inbound streams
+/// and the end of the session are reported.
+pub struct SessionEvents<D: Driver> {
+    tx: mpsc::UnboundedSender<core::Msg<D>>,
+    alive: Arc<AtomicBool>,
+}
+
+impl<D: Driver> SessionEvents<D> {
+    /// The implementation yielded an inbound stream.
+    pub fn inbound(&self, stream: D::Stream) {
+        let _ = self.tx.send(core::Msg::Inbound(stream));
+    }
+
+    /// The session is over. Only the first call counts.
+    pub fn closed(&self, reason: impl Into<String>) {
+        if self.alive.swap(false, Ordering::SeqCst) {
+            let _ = self.tx.send(core::Msg::Closed(reason.into()));
+        }
+    }
+}
+
+/// `YAMUX_WINDOW`, when set to a number.
+pub fn env_window() -> Option<u32> {
+    std::env::var("YAMUX_WINDOW").ok()?.trim().parse().ok()
+}
+
+/// `YAMUX_KEEPALIVE`: `Some(false)` for `0`, `Some(true)` for anything else set.
+pub fn env_keepalive() -> Option<bool> {
+    std::env::var("YAMUX_KEEPALIVE")
+        .ok()
+        .map(|v| v.trim() != "0")
+}
+
+/// Writes a `log` event.
+pub fn log(message: impl Into<String>) {
+    emit(proto::log(message));
+}
+
+/// The whole adapter: parses the arguments (exit 89 for an unknown role or
+/// option), sets up TCP, calls `start` to create the session (it must spawn
+/// the task that drives the session and return the driver), then runs the
+/// command loop until stdin ends, and exits 0.
+pub fn run<D, F>(start: F) -> !
+where
+    D: Driver,
+    F: FnOnce(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
+{
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(ArgsError::Unsupported(m)) => {
+            eprintln!("adapter: {m}");
+            std::process::exit(89);
+        }
+        Err(ArgsError::Usage(m)) => {
+            eprintln!("adapter: {m}; usage: run --role server|client --addr HOST:PORT");
+            std::process::exit(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("adapter: cannot start the tokio runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = rt.block_on(core::main(args, start));
+    std::process::exit(code)
+}

@@ -1,0 +1,256 @@
+//! Conformance adapter for rust-yamux (crates.io `yamux` 0.14.1).
+//!
+//! One task owns the `yamux::Connection` and keeps polling it: it answers
+//! open / close requests from the command loop and hands every inbound
+//! stream that `poll_next_inbound` yields to the shared command loop
+//! (`adapter_common`), which does the application side.
+
+use adapter_common::{BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+
+type Conn = yamux::Connection<Compat<TcpStream>>;
+
+/// A rust-yamux stream seen through tokio's I/O traits.
+struct RsStream(Compat<yamux::Stream>);
+
+impl RsStream {
+    fn new(s: yamux::Stream) -> Self {
+        RsStream(s.compat())
+    }
+}
+
+impl AsyncRead for RsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for RsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    /// futures-io `poll_close` on a yamux stream: sends FIN.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl MuxStream for RsStream {
+    fn id(&self) -> u32 {
+        self.0.get_ref().id().val()
+    }
+
+    /// rust-yamux answers a read with `Ok(0)` both after the peer's FIN and
+    /// after a reset (and after the connection died). The public state tells
+    /// them apart only partly: `is_closed()` is false after a FIN alone (the
+    /// stream is half-closed) and true after a reset, or after a FIN once we
+    /// have sent our own FIN too.
+    fn read_end(&self, ctx: EndCtx) -> End {
+        let s = self.0.get_ref();
+        if !s.is_closed() {
+            End::Eof
+        } else if !ctx.session_alive {
+            if ctx.fin_sent {
+                End::Eof
+            } else {
+                End::Error("end of stream after the connection closed".into())
+            }
+        } else if ctx.fin_sent {
+            // FIN or RST: indistinguishable through the API once we sent FIN.
+            End::Eof
+        } else {
+            End::Reset
+        }
+    }
+
+    /// Writes fail with `WriteZero` ("connection is closed") whenever the
+    /// stream cannot write: reset by the peer, closed by us, or the
+    /// connection is gone.
+    fn classify_error(&self, err: &io::Error, ctx: EndCtx) -> End {
+        let s = self.0.get_ref();
+        if ctx.session_alive && s.is_closed() && !ctx.fin_sent {
+            End::Reset
+        } else {
+            End::Error(err.to_string())
+        }
+    }
+
+    // reset: the default, dropping the handle. rust-yamux sends RST for a
+    // stream dropped before `poll_close` (and FIN if the peer had already
+    // half-closed it).
+}
+
+enum Req {
+    Open(oneshot::Sender<Result<yamux::Stream, String>>),
+    Close(oneshot::Sender<Result<(), String>>),
+}
+
+struct RsDriver {
+    tx: mpsc::UnboundedSender<Req>,
+}
+
+impl Driver for RsDriver {
+    type Stream = RsStream;
+
+    // rust-yamux has no accept queue: `poll_next_inbound` both yields new
+    // streams and drives all I/O, so the connection task always takes the
+    // stream; with `no-accept` the command loop holds it untouched (see README).
+    const NO_ACCEPT_UNSUPPORTED: Option<&'static str> = None;
+
+    fn open(&self) -> BoxFut<Result<RsStream, String>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(Req::Open(tx)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err("the connection is closed".into());
+            }
+            match rx.await {
+                Ok(r) => r.map(RsStream::new),
+                Err(_) => Err("the connection is closed".into()),
+            }
+        })
+    }
+
+    fn ping(&self) -> BoxFut<Outcome<f64>> {
+        Box::pin(async {
+            Outcome::Unsupported(
+                "rust-yamux has no ping API; it sends its own pings (RTT measurement, every 10 s)"
+                    .into(),
+            )
+        })
+    }
+
+    fn goaway(&self, _code: u32) -> BoxFut<Outcome<()>> {
+        Box::pin(async {
+            Outcome::Unsupported(
+                "rust-yamux has no API to send Go Away without closing; Connection::poll_close \
+                 sends it (code 0) while closing (use session-close)"
+                    .into(),
+            )
+        })
+    }
+
+    fn session_close(&self) -> BoxFut<Outcome<()>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(Req::Close(tx)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Outcome::Err("the connection is already closed".into());
+            }
+            match rx.await {
+                Ok(Ok(())) => Outcome::Ok(()),
+                Ok(Err(e)) => Outcome::Err(e),
+                Err(_) => Outcome::Err("the connection is already closed".into()),
+            }
+        })
+    }
+}
+
+/// Keeps polling the connection until it ends; then answers later requests
+/// with errors.
+async fn drive(
+    mut conn: Conn,
+    mut rx: mpsc::UnboundedReceiver<Req>,
+    events: SessionEvents<RsDriver>,
+) {
+    let mut opens: VecDeque<oneshot::Sender<Result<yamux::Stream, String>>> = VecDeque::new();
+    let mut closers: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
+    let mut requests_open = true;
+    let reason = poll_fn(|cx| {
+        while requests_open {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(Req::Open(t))) => opens.push_back(t),
+                Poll::Ready(Some(Req::Close(t))) => closers.push(t),
+                Poll::Ready(None) => requests_open = false,
+                Poll::Pending => break,
+            }
+        }
+        if !closers.is_empty() {
+            return match conn.poll_close(cx) {
+                Poll::Ready(r) => {
+                    let r = r.map_err(|e| e.to_string());
+                    for t in closers.drain(..) {
+                        let _ = t.send(r.clone());
+                    }
+                    Poll::Ready("closed locally (session-close)".to_string())
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        while !opens.is_empty() {
+            match conn.poll_new_outbound(cx) {
+                Poll::Ready(r) => {
+                    if let Some(t) = opens.pop_front() {
+                        let _ = t.send(r.map_err(|e| e.to_string()));
+                    }
+                }
+                Poll::Pending => break,
+            }
+        }
+        loop {
+            match conn.poll_next_inbound(cx) {
+                Poll::Ready(Some(Ok(s))) => events.inbound(RsStream::new(s)),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(format!("connection error: {e}")),
+                Poll::Ready(None) => return Poll::Ready("connection closed".to_string()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await;
+    eprintln!("adapter: session over: {reason}");
+    events.closed(reason);
+    drop(conn);
+    for t in opens.drain(..) {
+        let _ = t.send(Err("the connection is closed".into()));
+    }
+    while let Some(req) = rx.recv().await {
+        match req {
+            Req::Open(t) => {
+                let _ = t.send(Err("the connection is closed".into()));
+            }
+            Req::Close(t) => {
+                let _ = t.send(Err("the connection is already closed".into()));
+            }
+        }
+    }
+}
+
+fn main() {
+    adapter_common::run(|role, tcp, events| {
+        if std::env::var_os("YAMUX_WINDOW").is_some() {
+            eprintln!("adapter: YAMUX_WINDOW ignored: rust-yamux has no per-stream window setting (it auto-tunes from 256 KiB)");
+        }
+        if std::env::var_os("YAMUX_KEEPALIVE").is_some() {
+            eprintln!("adapter: YAMUX_KEEPALIVE ignored: rust-yamux has no keep-alive setting");
+        }
+        let mode = match role {
+            Role::Server => yamux::Mode::Server,
+            Role::Client => yamux::Mode::Client,
+        };
+        let conn = yamux::Connection::new(tcp.compat(), yamux::Config::default(), mode);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(drive(conn, rx, events));
+        RsDriver { tx }
+    })
+}

@@ -1,0 +1,292 @@
+//! Conformance adapter for tokio-yamux (crates.io `tokio-yamux` 0.3.20,
+//! nervosnetwork/tentacle).
+//!
+//! One task owns the `tokio_yamux::Session` and keeps polling it as a
+//! `Stream` of inbound stream handles (that poll also drives all I/O); it
+//! serves open / goaway / session-close requests from the command loop with
+//! the session's own methods. The application side is `adapter_common`.
+
+use adapter_common::{
+    env_keepalive, env_window, BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents,
+};
+use futures::Stream;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_yamux::stream::StreamState;
+use tokio_yamux::{Config, Session, StreamHandle};
+
+/// A stream handle; `waiting` remembers whether the last write had to wait
+/// for send credit, so that waiting and resuming are logged once each.
+struct TyStream {
+    handle: StreamHandle,
+    waiting: bool,
+}
+
+impl TyStream {
+    fn new(handle: StreamHandle) -> Self {
+        TyStream {
+            handle,
+            waiting: false,
+        }
+    }
+}
+
+impl AsyncRead for TyStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.handle).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
+            // End of stream: log the send side too, to diagnose stalled echoes.
+            eprintln!(
+                "adapter: stream {}: read EOF (state {:?}, send window {}, a write waiting: {})",
+                self.handle.id(),
+                self.handle.state(),
+                self.handle.send_window(),
+                self.waiting
+            );
+        }
+        r
+    }
+}
+
+impl AsyncWrite for TyStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.handle).poll_write(cx, buf);
+        // stderr diagnostics for flow-control stalls (the runner keeps them).
+        match (&r, self.waiting) {
+            (Poll::Pending, false) => {
+                self.waiting = true;
+                eprintln!(
+                    "adapter: stream {}: write waits for credit (state {:?}, send window {})",
+                    self.handle.id(),
+                    self.handle.state(),
+                    self.handle.send_window()
+                );
+            }
+            (Poll::Ready(_), true) => {
+                self.waiting = false;
+                eprintln!(
+                    "adapter: stream {}: write resumed (state {:?}, send window {})",
+                    self.handle.id(),
+                    self.handle.state(),
+                    self.handle.send_window()
+                );
+            }
+            _ => {}
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.handle).poll_flush(cx)
+    }
+
+    /// `StreamHandle::poll_shutdown`: sends `WindowUpdate|FIN`.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.handle).poll_shutdown(cx)
+    }
+}
+
+impl MuxStream for TyStream {
+    fn id(&self) -> u32 {
+        self.handle.id()
+    }
+
+    /// tokio-yamux reports a reset as a `ConnectionReset` error, so `Ok(0)`
+    /// is the peer's FIN (or the session going away, which closes the frame
+    /// channel of every stream the same way).
+    fn read_end(&self, _ctx: EndCtx) -> End {
+        End::Eof
+    }
+
+    fn classify_error(&self, err: &io::Error, _ctx: EndCtx) -> End {
+        if err.kind() == io::ErrorKind::ConnectionReset || self.handle.state() == StreamState::Reset
+        {
+            End::Reset
+        } else {
+            End::Error(err.to_string())
+        }
+    }
+
+    /// Dropping the handle is tokio-yamux's reset: it sends `WindowUpdate|RST`
+    /// unless the stream is already reset, closed, or half-closed by us.
+    fn reset(self) -> Result<(), String> {
+        let state = self.handle.state();
+        drop(self);
+        if state == StreamState::LocalClosing {
+            adapter_common::log(
+                "tokio-yamux sends no RST when a stream is dropped after its own FIN (state LocalClosing)",
+            );
+        }
+        Ok(())
+    }
+}
+
+enum Req {
+    Open(oneshot::Sender<Result<StreamHandle, String>>),
+    GoAway(oneshot::Sender<Result<(), String>>),
+    Close(oneshot::Sender<Result<(), String>>),
+}
+
+struct TyDriver {
+    tx: mpsc::UnboundedSender<Req>,
+}
+
+impl TyDriver {
+    fn request<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Req,
+    ) -> BoxFut<Result<T, String>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(make(tx)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err("the session is over".into());
+            }
+            rx.await
+                .unwrap_or_else(|_| Err("the session is over".into()))
+        })
+    }
+}
+
+fn outcome(fut: BoxFut<Result<(), String>>) -> BoxFut<Outcome<()>> {
+    Box::pin(async move {
+        match fut.await {
+            Ok(()) => Outcome::Ok(()),
+            Err(e) => Outcome::Err(e),
+        }
+    })
+}
+
+impl Driver for TyDriver {
+    type Stream = TyStream;
+
+    const NO_ACCEPT_UNSUPPORTED: Option<&'static str> = Some(
+        "tokio-yamux ACKs an inbound stream (WindowUpdate|ACK) as soon as it reads the SYN and \
+         hands it out from the same Session poll that drives all I/O; an application cannot \
+         leave it un-accepted without stopping the whole session",
+    );
+
+    fn open(&self) -> BoxFut<Result<TyStream, String>> {
+        let fut = self.request(Req::Open);
+        Box::pin(async move { fut.await.map(TyStream::new) })
+    }
+
+    fn ping(&self) -> BoxFut<Outcome<f64>> {
+        Box::pin(async {
+            Outcome::Unsupported(
+                "tokio-yamux has no public ping API; it pings only as keep-alive (every 30 s by default)"
+                    .into(),
+            )
+        })
+    }
+
+    fn goaway(&self, code: u32) -> BoxFut<Outcome<()>> {
+        if code != 0 {
+            return Box::pin(async move {
+                Outcome::Unsupported(format!(
+                    "tokio-yamux's public Session::send_go_away sends code 0 only (asked for {code})"
+                ))
+            });
+        }
+        outcome(self.request(Req::GoAway))
+    }
+
+    fn session_close(&self) -> BoxFut<Outcome<()>> {
+        outcome(self.request(Req::Close))
+    }
+}
+
+/// Keeps polling the session until it ends; then answers later requests
+/// with errors.
+async fn drive(
+    mut session: Session<TcpStream>,
+    mut rx: mpsc::UnboundedReceiver<Req>,
+    events: SessionEvents<TyDriver>,
+) {
+    let mut requests_open = true;
+    let reason = poll_fn(|cx| {
+        while requests_open {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(Req::Open(t))) => {
+                    let _ = t.send(session.open_stream().map_err(|e| e.to_string()));
+                }
+                Poll::Ready(Some(Req::GoAway(t))) => {
+                    let _ = t.send(session.send_go_away(cx).map_err(|e| e.to_string()));
+                }
+                Poll::Ready(Some(Req::Close(t))) => {
+                    let _ = t.send(session.shutdown(cx).map_err(|e| e.to_string()));
+                }
+                Poll::Ready(None) => requests_open = false,
+                Poll::Pending => break,
+            }
+        }
+        loop {
+            match Pin::new(&mut session).poll_next(cx) {
+                Poll::Ready(Some(Ok(h))) => events.inbound(TyStream::new(h)),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(format!("session error: {e}")),
+                Poll::Ready(None) => return Poll::Ready("session ended".to_string()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await;
+    eprintln!("adapter: session over: {reason}");
+    events.closed(reason);
+    drop(session);
+    while let Some(req) = rx.recv().await {
+        let over = "the session is over".to_string();
+        match req {
+            Req::Open(t) => {
+                let _ = t.send(Err(over));
+            }
+            Req::GoAway(t) | Req::Close(t) => {
+                let _ = t.send(Err(over));
+            }
+        }
+    }
+}
+
+fn config() -> Config {
+    let mut cfg = Config::default();
+    if let Some(w) = env_window() {
+        if w >= cfg.max_stream_window_size {
+            cfg.max_stream_window_size = w;
+        } else {
+            eprintln!(
+                "adapter: YAMUX_WINDOW={w} ignored: tokio-yamux needs at least {}",
+                cfg.max_stream_window_size
+            );
+        }
+    }
+    if let Some(on) = env_keepalive() {
+        cfg.enable_keepalive = on;
+    }
+    cfg
+}
+
+fn main() {
+    adapter_common::run(|role, tcp, events| {
+        let cfg = config();
+        let session = match role {
+            Role::Server => Session::new_server(tcp, cfg),
+            Role::Client => Session::new_client(tcp, cfg),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(drive(session, rx, events));
+        TyDriver { tx }
+    })
+}
