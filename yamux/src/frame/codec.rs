@@ -120,14 +120,19 @@ impl Decoder for FrameCodec {
         match self.decode_frame(buf)? {
             Some(frame) => Ok(Some(frame)),
             None if buf.is_empty() && self.pending.is_none() => Ok(None),
-            None => {
-                let needed = HEADER_LEN.max(self.pending.map_or(0, |h| h.body_len()));
-                Err(DecodeError::Truncated {
-                    needed,
+            // Counted from the start of the unfinished frame, as
+            // `Frame::decode` does: a consumed header counts as available.
+            None => Err(match self.pending {
+                Some(h) => DecodeError::Truncated {
+                    needed: HEADER_LEN + h.body_len(),
+                    available: HEADER_LEN + buf.len(),
+                },
+                None => DecodeError::Truncated {
+                    needed: HEADER_LEN,
                     available: buf.len(),
-                }
-                .into())
+                },
             }
+            .into()),
         }
     }
 }
@@ -229,9 +234,13 @@ mod tests {
         let mut buf = BytesMut::from(&all[..14]);
         let mut codec = FrameCodec::default();
         assert!(codec.decode(&mut buf).unwrap().is_none());
+        // Same numbers as Frame::decode: 18 bytes needed, 14 given.
         assert!(matches!(
             codec.decode_eof(&mut buf),
-            Err(CodecError::Decode(DecodeError::Truncated { .. }))
+            Err(CodecError::Decode(DecodeError::Truncated {
+                needed: 18,
+                available: 14
+            }))
         ));
         let mut empty = BytesMut::new();
         assert!(FrameCodec::default()
