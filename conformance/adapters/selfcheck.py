@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 
-TIMEOUT = 20.0
+TIMEOUT = 8.0
 
 
 class Adapter:
