@@ -19,3 +19,7 @@ pub mod error;
 pub mod proto;
 pub use config::{AckPolicy, Config, GoAwayMode};
 pub use error::{Error, ProtocolError};
+pub mod session;
+#[cfg(feature = "faults")]
+pub use config::Faults;
+pub use session::{Session, Stream};
