@@ -730,3 +730,80 @@ fn transport_end_keeps_buffered_data_readable() {
     assert_eq!(s.c.read(s.now, sid(1), &mut buf).unwrap(), ReadResult::Eof);
     assert!(s.c.write(sid(1), b"x").is_err());
 }
+
+// ----- faults (each deliberate bug shows when on) --------------------------
+
+#[cfg(feature = "faults")]
+mod faults {
+    use super::*;
+    use crate::config::Faults;
+
+    fn with_fault(role: Role, set: impl Fn(&mut Faults)) -> T {
+        let mut cfg = Config::default();
+        set(&mut cfg.faults);
+        T::with(role, cfg)
+    }
+
+    #[test]
+    fn ignore_peer_window_sends_beyond_credit() {
+        let mut c = with_fault(Role::Client, |f| f.ignore_peer_window = true);
+        let id = c.open();
+        let n = c.c.write(id, &vec![0u8; 300 * KIB as usize]).unwrap();
+        assert_eq!(n, 300 * KIB as usize);
+    }
+
+    #[test]
+    fn wrong_parity_opens_even_ids_as_client() {
+        let mut c = with_fault(Role::Client, |f| f.wrong_parity = true);
+        assert_eq!(c.open(), sid(2));
+    }
+
+    #[test]
+    fn never_ack_sends_no_ack() {
+        let mut s = with_fault(Role::Server, |f| f.never_ack = true);
+        s.recv(wu(1, Flags::SYN, 0));
+        s.c.accept().unwrap();
+        assert!(s.sent().is_empty());
+    }
+
+    #[test]
+    fn ping_wrong_value_answers_value_plus_one() {
+        let mut s = with_fault(Role::Server, |f| f.ping_wrong_value = true);
+        s.recv(Frame::ping(Flags::SYN, 41));
+        assert_eq!(s.sent(), vec![Frame::ping(Flags::ACK, 42)]);
+    }
+
+    #[test]
+    fn drop_syn_payload_loses_the_first_bytes() {
+        let mut s = with_fault(Role::Server, |f| f.drop_syn_payload = true);
+        s.recv(data(1, Flags::SYN, b"lost"));
+        s.recv(data(1, Flags::NONE, b"kept"));
+        s.c.accept().unwrap();
+        assert_eq!(s.read_all(sid(1)), b"kept");
+    }
+
+    #[test]
+    fn no_goaway_on_error_closes_silently() {
+        let mut s = with_fault(Role::Server, |f| f.no_goaway_on_error = true);
+        s.recv(wu(0, Flags::SYN, 0));
+        assert_eq!(s.protocol_error(), Some("ids.control"));
+        assert!(s.sent().is_empty());
+    }
+
+    #[test]
+    fn double_ack_acks_twice() {
+        let mut s = with_fault(Role::Server, |f| f.double_ack = true);
+        s.recv(wu(1, Flags::SYN, 0));
+        s.c.accept().unwrap();
+        assert_eq!(s.sent(), vec![wu(1, Flags::ACK, 0), wu(1, Flags::ACK, 0)]);
+    }
+
+    #[test]
+    fn accept_data_after_fin_delivers_it() {
+        let mut s = with_fault(Role::Server, |f| f.accept_data_after_fin = true);
+        s.recv(data(1, Flags::SYN | Flags::FIN, b"a"));
+        s.recv(data(1, Flags::NONE, b"b"));
+        s.c.accept().unwrap();
+        assert_eq!(s.read_all(sid(1)), b"ab");
+    }
+}

@@ -193,6 +193,7 @@ where
                 }
                 if self.write_deadline.is_some_and(|d| now >= d) {
                     st.conn.handle_write_timeout();
+                    self.broken = true;
                     self.wbuf.clear();
                     st.conn.transmit_buf().clear();
                 }
@@ -264,5 +265,36 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.get_mut().poll_inner(cx)
+    }
+}
+
+#[cfg(all(test, feature = "faults"))]
+mod fault_tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::frame::{Flags, Frame, StreamId};
+    use crate::{Config, Session};
+
+    #[tokio::test]
+    async fn wu_reads_body_swallows_the_next_frame() {
+        for on in [false, true] {
+            let (a, mut b) = tokio::io::duplex(1 << 16);
+            let mut cfg = Config::default();
+            cfg.faults.wu_reads_body = on;
+            let _s = Session::server(a, cfg);
+            let mut input = Frame::window_update(StreamId::new(9), Flags::NONE, 12)
+                .to_vec()
+                .unwrap();
+            input.extend(Frame::ping(Flags::SYN, 1).to_vec().unwrap());
+            input.extend(Frame::ping(Flags::SYN, 2).to_vec().unwrap());
+            b.write_all(&input).await.unwrap();
+            let mut reply = [0u8; 12];
+            b.read_exact(&mut reply).await.unwrap();
+            let first = Frame::decode(&bytes::Bytes::copy_from_slice(&reply))
+                .unwrap()
+                .0;
+            let expected = if on { 2 } else { 1 };
+            assert_eq!(first, Frame::ping(Flags::ACK, expected), "fault on: {on}");
+        }
     }
 }
