@@ -15,7 +15,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -52,6 +51,17 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
+
+/// CPU seconds (user + system) this process has used, from /proc.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')').
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
+}
 
 fn heap() -> isize {
     CURRENT.load(Ordering::Relaxed)
@@ -278,7 +288,7 @@ async fn echo(mut s: BoxIo) {
 }
 
 /// Bytes per second moving `per_stream` bytes on each of `streams`.
-async fn throughput(imp: Imp, o: Opts, streams: usize, per_stream: u64) -> f64 {
+async fn throughput(imp: Imp, o: Opts, streams: usize, per_stream: u64) -> (f64, f64) {
     let (addr, mut rx) = server(imp, o).await;
     tokio::spawn(async move {
         while let Some(s) = rx.recv().await {
@@ -287,6 +297,7 @@ async fn throughput(imp: Imp, o: Opts, streams: usize, per_stream: u64) -> f64 {
     });
     let c = client(imp, addr, o).await;
     let start = Instant::now();
+    let cpu0 = cpu_secs();
     let mut tasks = Vec::new();
     for _ in 0..streams {
         let mut s = c.open().await;
@@ -308,8 +319,10 @@ async fn throughput(imp: Imp, o: Opts, streams: usize, per_stream: u64) -> f64 {
         t.await.expect("task");
     }
     let took = start.elapsed();
+    let cpu = cpu_secs() - cpu0;
     c.close().await;
-    (streams as u64 * per_stream) as f64 / took.as_secs_f64()
+    let total = (streams as u64 * per_stream) as f64;
+    (total / took.as_secs_f64(), total / cpu.max(0.01))
 }
 
 /// Median round trip of a 64-byte request and response, in microseconds.
@@ -428,6 +441,11 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    let only_imp: Option<String> = args
+        .iter()
+        .position(|a| a == "--imp")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let (single, multi, iters, idle) = if quick {
         (256u64 << 20, 2u64 << 20, 2_000usize, 2_000usize)
     } else {
@@ -464,20 +482,40 @@ fn main() {
             higher_is_better: false,
             values: Default::default(),
         },
+        Row {
+            name: "1 stream, CPU efficiency (both ends)".into(),
+            unit: "MiB/cpu-s",
+            higher_is_better: true,
+            values: Default::default(),
+        },
+        Row {
+            name: "100 streams, CPU efficiency (both ends)".into(),
+            unit: "MiB/cpu-s",
+            higher_is_better: true,
+            values: Default::default(),
+        },
     ];
     let want = |k: &str| only.as_deref().is_none_or(|o| o == k);
     for rep in 0..reps {
         for (i, imp) in imps.iter().enumerate() {
             let imp = *imp;
+            if only_imp.as_deref().is_some_and(|x| x != imp.name()) {
+                continue;
+            }
+            let mib = (1u64 << 20) as f64;
             if want("single") {
-                let v = rt.block_on(throughput(imp, o, 1, single)) / (1 << 20) as f64;
-                eprintln!("rep {rep} {:<10} single  {v:.0} MiB/s", imp.name());
+                let (v, c) = rt.block_on(throughput(imp, o, 1, single));
+                let (v, c) = (v / mib, c / mib);
+                eprintln!("rep {rep} {:<10} single  {v:.0} MiB/s  {c:.0} MiB/cpu-s", imp.name());
                 rows[0].values[i].push(v);
+                rows[4].values[i].push(c);
             }
             if want("multi") {
-                let v = rt.block_on(throughput(imp, o, 100, multi)) / (1 << 20) as f64;
-                eprintln!("rep {rep} {:<10} multi   {v:.0} MiB/s", imp.name());
+                let (v, c) = rt.block_on(throughput(imp, o, 100, multi));
+                let (v, c) = (v / mib, c / mib);
+                eprintln!("rep {rep} {:<10} multi   {v:.0} MiB/s  {c:.0} MiB/cpu-s", imp.name());
                 rows[1].values[i].push(v);
+                rows[5].values[i].push(c);
             }
             if want("latency") {
                 let v = rt.block_on(latency(imp, o, iters));
@@ -525,5 +563,4 @@ fn main() {
             times(vs_rust)
         );
     }
-    let _ = Pin::new(&mut ());
 }

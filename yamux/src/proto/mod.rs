@@ -21,7 +21,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::config::{fault, AckPolicy, Config, GoAwayMode, INITIAL_WINDOW};
 use crate::error::{Error, ProtocolError};
@@ -480,30 +480,52 @@ impl Connection {
         id: StreamId,
         buf: &mut [u8],
     ) -> Result<ReadResult, Error> {
-        let closed = self.closed.clone();
+        self.read_with(now, id, buf.len(), |st, _| st.copy_out(buf))
+    }
+
+    /// Like [`Connection::read`], but moves up to `max` bytes out as
+    /// `Bytes` into `out` without copying, so the caller can copy them
+    /// after releasing any lock.
+    pub fn read_chunks(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        max: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Result<ReadResult, Error> {
+        self.read_with(now, id, max, |st, max| st.take_chunks(max, out))
+    }
+
+    fn read_with(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        max: usize,
+        take: impl FnOnce(&mut StreamState, usize) -> usize,
+    ) -> Result<ReadResult, Error> {
         let Some(st) = self.streams.get_mut(&id.val()) else {
-            return Err(closed.unwrap_or(Error::StreamClosed));
+            return Err(self.closed.clone().unwrap_or(Error::StreamClosed));
         };
         if let Some(r) = st.reset {
             return Err(r.error());
         }
-        if st.buffered == 0 || buf.is_empty() {
+        if st.buffered == 0 || max == 0 {
             if st.buffered == 0 && st.remote_fin {
                 return Ok(ReadResult::Eof);
             }
-            if let Some(e) = closed {
-                if st.buffered == 0 {
-                    return Err(e);
+            if st.buffered == 0 {
+                if let Some(e) = &self.closed {
+                    return Err(e.clone());
                 }
             }
-            return Ok(if buf.is_empty() {
+            return Ok(if max == 0 {
                 ReadResult::Data(0)
             } else {
                 ReadResult::Blocked
             });
         }
-        let n = st.copy_out(buf);
-        if closed.is_none() {
+        let n = take(st, max);
+        if self.closed.is_none() {
             if self.config.ack_policy == AckPolicy::Lazy {
                 self.send_ack(id);
             }
