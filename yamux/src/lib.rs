@@ -7,6 +7,7 @@
 //! are defined in `docs/spec.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::field_reassign_with_default))]
 
 pub mod frame;
 #[doc(hidden)]
@@ -15,3 +16,12 @@ pub mod fuzzing;
 pub use frame::{
     DecodeError, EncodeError, Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId,
 };
+pub mod config;
+pub mod error;
+pub mod proto;
+pub use config::{AckPolicy, Config, GoAwayMode};
+pub use error::{Error, ProtocolError};
+pub mod session;
+#[cfg(feature = "faults")]
+pub use config::Faults;
+pub use session::{Session, Stream};
