@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod frame;
+pub mod tracker;
 
 pub use frame::{
     DecodeError, EncodeError, Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId,
