@@ -1,4 +1,5 @@
 //! Library side of `yamuxctl`: everything the binary does, testable and
 //! reusable by the fuzz targets.
 
+pub mod capture;
 pub mod hexframes;
