@@ -67,6 +67,8 @@ pub enum FindingKind {
     /// A stream whose side never finished while it still had credit when the
     /// capture ended (a stall, or a capture that stopped early).
     StreamOpenAtEnd,
+    /// A transport retransmission whose bytes differ from the first copy.
+    RetransmissionMismatch,
 }
 
 impl FindingKind {
@@ -92,6 +94,7 @@ impl FindingKind {
             UnknownFlags => "unknown-flags",
             Undecodable => "undecodable",
             StreamOpenAtEnd => "stream-open-at-end",
+            RetransmissionMismatch => "retransmission-mismatch",
         }
     }
 
@@ -117,6 +120,7 @@ impl FindingKind {
             UnknownFlags => "flags.unknown",
             Undecodable => "framing.header",
             StreamOpenAtEnd => "flow.credit",
+            RetransmissionMismatch => "transport.reliable",
         }
     }
 
@@ -124,8 +128,15 @@ impl FindingKind {
     pub const fn severity(self) -> Severity {
         use FindingKind::*;
         match self {
-            DataBeyondWindow | CreditOverflow | DuplicateSyn | WrongParity | IdZeroMisuse
-            | DataAfterFin | FrameAfterRst | Undecodable => Severity::Error,
+            DataBeyondWindow
+            | CreditOverflow
+            | DuplicateSyn
+            | WrongParity
+            | IdZeroMisuse
+            | DataAfterFin
+            | FrameAfterRst
+            | Undecodable
+            | RetransmissionMismatch => Severity::Error,
             IdReuse | SecondAck | UnansweredPing | UnmatchedPong | OddPingFlags
             | FramesAfterGoAway | UnknownFlags | StreamOpenAtEnd | UnknownStream => {
                 Severity::Warning

@@ -7,6 +7,10 @@ use std::time::Duration;
 use super::{Finding, FindingKind};
 use crate::frame::{Flags, FrameType, GoAwayCode, Header};
 
+/// How long a side with credit must have sent no data before the end of the
+/// capture for its unfinished stream to be reported as stalled.
+pub const STALL_IDLE: Duration = Duration::from_secs(1);
+
 /// Initial credit of every stream in each direction (`flow.initial-window`).
 pub const INITIAL_WINDOW: i64 = 256 * 1024;
 
@@ -113,6 +117,10 @@ pub struct StreamStats {
     pub granted: [u64; 2],
     /// Time each side spent with no credit.
     pub zero_window: [Duration; 2],
+    /// Time of each side's last Data frame.
+    pub last_data: [Option<Duration>; 2],
+    /// When each side last got credit back after running out.
+    pub unblocked_at: [Option<Duration>; 2],
     zero_since: [Option<Duration>; 2],
     acked: bool,
     fin: [bool; 2],
@@ -139,6 +147,8 @@ impl StreamStats {
             frames: [0; 2],
             granted: [0; 2],
             zero_window: [Duration::ZERO; 2],
+            last_data: [None; 2],
+            unblocked_at: [None; 2],
             zero_since: [None; 2],
             acked: opener.is_none(),
             fin: [false; 2],
@@ -179,6 +189,7 @@ impl StreamStats {
             (false, Some(since)) => {
                 self.zero_window[i] += ts.saturating_sub(since);
                 self.zero_since[i] = None;
+                self.unblocked_at[i] = Some(ts);
             }
             _ => {}
         }
@@ -210,6 +221,12 @@ impl Tracker {
             lenient: mid_stream,
             ..Tracker::default()
         }
+    }
+
+    /// Bytes were lost from the capture: from now on, frames on streams never
+    /// seen opening are adopted silently (their SYN may have been lost).
+    pub fn note_gap(&mut self) {
+        self.lenient = true;
     }
 
     /// The client side, once known.
@@ -414,6 +431,7 @@ impl Tracker {
                     ));
                 }
                 st.bytes[side.idx()] += u64::from(h.length);
+                st.last_data[side.idx()] = Some(ts);
                 if st.ledger_known {
                     let before = st.credit[side.idx()];
                     let after = before - len;
@@ -551,21 +569,42 @@ impl Tracker {
                 continue;
             }
             for side in [Side::A, Side::B] {
-                let credit = st.credit[side.idx()];
-                // A side that has not finished although its peer has, and
-                // still has credit: stalled (or the capture stopped early).
-                if !st.fin[side.idx()] && st.fin[side.other().idx()] && credit > 0 {
-                    found.push((
-                        side,
-                        id,
-                        format!(
-                            "stream {id}: the {} sent {} bytes, never finished, and had {credit} bytes of credit left ({} granted by its peer, which finished)",
-                            self.client.map_or("side", |c| role(side, c)),
-                            st.bytes[side.idx()],
-                            st.granted[side.other().idx()] as i64 + INITIAL_WINDOW
-                        ),
-                    ));
+                let i = side.idx();
+                let credit = st.credit[i];
+                if st.fin[i] || credit <= 0 {
+                    continue;
                 }
+                // A side that has not finished and still has credit: worth
+                // a warning if its peer has finished, or if it ran out of
+                // credit, got credit back and sent nothing since (a stall),
+                // for a while before the end of the capture.
+                let idle = end.saturating_sub(st.last_data[i].unwrap_or(st.first));
+                let peer_done = st.fin[side.other().idx()];
+                let stalled = st.unblocked_at[i].is_some_and(|u| {
+                    st.last_data[i].is_none_or(|d| d <= u) && end.saturating_sub(u) >= STALL_IDLE
+                });
+                if !peer_done && !stalled {
+                    continue;
+                }
+                let who = self.client.map_or("side", |c| role(side, c));
+                found.push((
+                    side,
+                    id,
+                    format!(
+                        "stream {id}: the {who} stopped at {} bytes sent and never finished, with {credit} bytes of credit left ({} granted in all); {}",
+                        st.bytes[i],
+                        st.granted[side.other().idx()] as i64 + INITIAL_WINDOW,
+                        if peer_done {
+                            format!("its peer had finished after sending {} bytes", st.bytes[side.other().idx()])
+                        } else {
+                            format!(
+                                "it ran out of credit, got more, and sent nothing in the last {:.3}s of the capture; its peer sent {} bytes",
+                                idle.as_secs_f64(),
+                                st.bytes[side.other().idx()]
+                            )
+                        }
+                    ),
+                ));
             }
         }
         for (side, id, msg) in found {
@@ -763,8 +802,44 @@ mod tests {
         t.finish(ms(10));
         assert_eq!(kinds(&t), vec![FindingKind::StreamOpenAtEnd]);
         let m = &t.findings()[0].message;
-        assert!(m.contains("server sent 262144 bytes"), "{m}");
+        assert!(m.contains("server stopped at 262144 bytes sent"), "{m}");
         assert!(m.contains("267144 bytes of credit left"), "{m}");
+    }
+
+    #[test]
+    fn idle_side_with_credit_is_a_stall() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 3, 0),
+        );
+        t.on_frame(
+            Side::B,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::ACK, 3, 0),
+        );
+        t.on_frame(
+            Side::A,
+            ms(1),
+            &h(FrameType::Data, Flags::NONE, 3, 400_000 - 262_144),
+        );
+        t.on_frame(Side::B, ms(2), &h(FrameType::Data, Flags::NONE, 3, 262_144));
+        t.on_frame(
+            Side::A,
+            ms(3),
+            &h(FrameType::WindowUpdate, Flags::NONE, 3, 262_144),
+        );
+        // still active half a second later: not reported
+        let mut early = t.clone();
+        early.finish(ms(500));
+        assert!(early.findings().is_empty());
+        t.finish(ms(4000));
+        assert_eq!(kinds(&t), vec![FindingKind::StreamOpenAtEnd]);
+        let m = &t.findings()[0].message;
+        assert!(m.contains("the server stopped at 262144 bytes sent"), "{m}");
+        assert!(m.contains("with 262144 bytes of credit left"), "{m}");
+        assert!(m.contains("sent nothing in the last 3.998s"), "{m}");
     }
 
     #[test]

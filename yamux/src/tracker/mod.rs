@@ -23,5 +23,5 @@ pub use decoder::{
 };
 pub use finding::{Finding, FindingKind, Severity};
 pub use ledger::{
-    FrameRecord, Side, StreamPhase, StreamStats, Tracker, WindowChange, INITIAL_WINDOW,
+    FrameRecord, Side, StreamPhase, StreamStats, Tracker, WindowChange, INITIAL_WINDOW, STALL_IDLE,
 };

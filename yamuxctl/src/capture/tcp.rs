@@ -6,8 +6,9 @@
 //! In-order bytes are handed out at once; segments ahead of the next expected
 //! byte wait in a `BTreeMap` keyed by offset, bounded by
 //! [`HalfStream::max_held`]. Overlaps are trimmed; overlapping bytes that
-//! differ from what was already seen are reported. A hole becomes a reported
-//! gap when the receiver acknowledges past it (the capture lost the bytes),
+//! differ from what was already seen are reported. Missing bytes become a
+//! reported gap as soon as the receiver acknowledges them (the capture lost
+//! them; acknowledgments are applied before the payload of their segment),
 //! when the held data exceeds the bound, or when the stream ends.
 
 use std::collections::BTreeMap;
@@ -168,11 +169,9 @@ impl HalfStream {
         }
         let a = a as u64;
         self.max_ack = self.max_ack.max(a);
-        while let Some((&k, _)) = self.ooo.first_key_value() {
-            if k > a {
-                break;
-            }
-            self.advance_gap(k - self.next_off, sink);
+        while self.next_off < a {
+            let upto = self.ooo.first_key_value().map_or(a, |(&k, _)| k.min(a));
+            self.advance_gap(upto - self.next_off, sink);
             self.drain(sink);
         }
     }
