@@ -331,6 +331,9 @@ impl ByteDecoder {
         if len == 0 {
             return;
         }
+        // no more contiguous bytes: a candidate waiting for its successor
+        // is taken now
+        self.settle_scan(sink);
         let after = self.pos + len;
         match std::mem::replace(&mut self.state, State::Header) {
             State::Body { header, remaining } if len <= remaining => {
@@ -371,16 +374,8 @@ impl ByteDecoder {
         self.carry_off = after;
     }
 
-    fn scan_state(&self, start: u64, reason: SkipReason) -> State {
-        State::Scan {
-            start,
-            skipped: 0,
-            reason,
-        }
-    }
-
-    /// Ends the stream: reports a frame cut short or bytes still unscanned.
-    pub fn finish<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
+    /// Scans what is buffered as if no more bytes were coming.
+    fn settle_scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
         while matches!(self.state, State::Scan { .. }) && self.carry.len() >= HEADER_LEN {
             let before = (self.carry_off, self.carry.len());
             self.scan(sink, true);
@@ -391,6 +386,19 @@ impl ByteDecoder {
                 break;
             }
         }
+    }
+
+    fn scan_state(&self, start: u64, reason: SkipReason) -> State {
+        State::Scan {
+            start,
+            skipped: 0,
+            reason,
+        }
+    }
+
+    /// Ends the stream: reports a frame cut short or bytes still unscanned.
+    pub fn finish<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
+        self.settle_scan(sink);
         match std::mem::replace(&mut self.state, State::Header) {
             State::Body { header, remaining } => {
                 let total = header.body_len() as u64;
@@ -600,40 +608,42 @@ impl ByteDecoder {
         self.reprocess = Some(std::mem::take(&mut self.carry));
     }
 
-    /// Scans `carry` for a plausible header confirmed by the header after
-    /// it. A candidate whose successor is not buffered yet is kept waiting
-    /// (up to [`SCAN_LOOKAHEAD`] bytes, or the end of the stream) unless a
-    /// later candidate is confirmed first.
+    /// Scans `carry` for the start of a chain of plausible headers (each
+    /// header followed, after its body, by another plausible one). The
+    /// longest chain wins, the earliest on a tie; a chain shorter than
+    /// [`SCAN_CHAIN`] headers that runs into the end of the buffered bytes
+    /// waits for more (up to [`SCAN_LOOKAHEAD`] bytes, a gap, or the end of
+    /// the stream). A chain that meets an implausible header is discarded.
     fn scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S, at_end: bool) {
         let max = self.config.max_body_len;
         let buf = &self.carry;
-        let mut found = None;
+        // (position, chain length)
+        let mut best: Option<(usize, usize)> = None;
         let mut waiting = None;
         let mut i = 0;
         while i + HEADER_LEN <= buf.len() {
             // cheap pre-filter on version and type bytes
             if buf[i] == 0 && buf[i + 1] <= 3 {
-                if let Some(raw) = RawHeader::parse(&buf[i..]) {
-                    if plausible_header(&raw, max).is_ok() {
-                        let next = i + HEADER_LEN + frame_body_len(&raw);
-                        match buf.get(next..).and_then(RawHeader::parse) {
-                            Some(n) if plausible_header(&n, max).is_ok() => {
-                                found = Some(i);
-                                break;
-                            }
-                            Some(_) => {}
-                            None => {
-                                waiting.get_or_insert(i);
-                            }
-                        }
+                let (len, open) = chain(buf, i, max);
+                if len > 0 {
+                    if open && len < SCAN_CHAIN {
+                        waiting.get_or_insert(i);
+                    }
+                    if best.is_none_or(|(_, b)| len > b) {
+                        best = Some((i, len));
+                    }
+                    if len >= SCAN_CHAIN {
+                        break;
                     }
                 }
             }
             i += 1;
         }
-        if found.is_none() && (at_end || buf.len() >= SCAN_LOOKAHEAD) {
-            found = waiting.take();
-        }
+        let settled = at_end || buf.len() >= SCAN_LOOKAHEAD;
+        let found = match best {
+            Some((i, len)) if len >= SCAN_CHAIN || settled => Some(i),
+            _ => None,
+        };
         let State::Scan {
             start,
             skipped,
@@ -672,9 +682,32 @@ impl ByteDecoder {
     }
 }
 
-/// Bytes the resynchronising scan may hold while a candidate header waits
-/// for the header after it.
+/// Bytes the resynchronising scan may hold while a candidate chain waits
+/// for more headers.
 pub const SCAN_LOOKAHEAD: usize = 1 << 20;
+
+/// Headers in a row that make a resynchronisation certain enough to take
+/// without waiting for more bytes.
+pub const SCAN_CHAIN: usize = 4;
+
+/// Length of the chain of plausible headers starting at `i` (up to
+/// [`SCAN_CHAIN`]), and whether it runs into the end of `buf` (open) rather
+/// than being complete. Length 0: `i` is not plausible, or the chain meets an
+/// implausible header.
+fn chain(buf: &[u8], mut i: usize, max: u32) -> (usize, bool) {
+    let mut n = 0;
+    while n < SCAN_CHAIN {
+        let Some(raw) = buf.get(i..).and_then(RawHeader::parse) else {
+            return (n, true);
+        };
+        if plausible_header(&raw, max).is_err() {
+            return (0, false);
+        }
+        n += 1;
+        i += HEADER_LEN + frame_body_len(&raw);
+    }
+    (n, false)
+}
 
 fn frame_body_len(raw: &RawHeader) -> usize {
     if raw.typ == FrameType::Data as u8 {

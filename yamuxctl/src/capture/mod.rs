@@ -4,6 +4,7 @@
 
 pub mod link;
 pub mod reader;
+pub mod synth;
 pub mod tcp;
 
 pub use link::{tcp_segment, PacketError, Segment};
