@@ -12,6 +12,7 @@
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod tracker;
 
 pub use frame::{
     DecodeError, EncodeError, Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId,

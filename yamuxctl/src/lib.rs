@@ -1,4 +1,7 @@
 //! Library side of `yamuxctl`: everything the binary does, testable and
 //! reusable by the fuzz targets.
 
+pub mod analyze;
+pub mod capture;
+pub mod decode;
 pub mod hexframes;

@@ -18,6 +18,13 @@ enum Command {
         /// Hex bytes, e.g. 000200010000000000000007
         hex: Vec<String>,
     },
+    /// Decode yamux frames from a pcap/pcapng capture, one line per frame,
+    /// with per-stream windows and protocol findings.
+    Decode(yamuxctl::decode::cli::DecodeArgs),
+    /// Per connection and stream: bytes, frames, windows, RTT.
+    Stats(yamuxctl::decode::cli::StatsArgs),
+    /// One stream's payload each way, like Wireshark's Follow Stream.
+    Follow(yamuxctl::decode::cli::FollowArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,7 +49,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     match cli.command {
+        Command::Decode(a) => Ok(ExitCode::from(yamuxctl::decode::cli::decode(
+            &a, &mut out, &mut err,
+        )?)),
+        Command::Stats(a) => Ok(ExitCode::from(yamuxctl::decode::cli::stats(
+            &a, &mut out, &mut err,
+        )?)),
+        Command::Follow(a) => Ok(ExitCode::from(yamuxctl::decode::cli::follow(
+            &a, &mut out, &mut err,
+        )?)),
         Command::Frames { hex } => {
             let joined: String = hex.concat().split_whitespace().collect();
             let wire = hex::decode(&joined).context("argument is not valid hex")?;

@@ -1,0 +1,952 @@
+//! One direction of a connection: bytes in, frames out.
+//!
+//! The decoder is push-based and never buffers a Data body: it reports the
+//! header as soon as its 12 bytes are in, then hands out body chunks as they
+//! arrive, so memory stays at a few bytes per direction whatever the frame
+//! sizes. Lost bytes (`gap`) inside a Data body are skipped exactly; a gap
+//! anywhere else, a header that fails to decode, or a capture that starts
+//! mid-stream make it scan for the next plausible header (version 0, type
+//! 0..=3, defined flags, sane id and length, confirmed by the header after it
+//! when that is already at hand), reporting the skipped bytes.
+
+use crate::frame::{DecodeError, FrameType, Header, RawHeader, HEADER_LEN};
+
+/// Decoder settings.
+#[derive(Clone, Copy, Debug)]
+pub struct DecoderConfig {
+    /// Largest Data body taken as genuine. A header announcing more is
+    /// reported as undecodable and the decoder resynchronises.
+    pub max_body_len: u32,
+    /// Recognise and skip a multistream-select preamble
+    /// (`/multistream/1.0.0`, `/yamux/1.0.0`) at the start
+    /// (`transport.multistream`).
+    pub preamble: bool,
+    /// The first byte given is not the start of the stream (the capture
+    /// missed it): scan for the first plausible header.
+    pub mid_stream: bool,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig {
+            max_body_len: crate::frame::DEFAULT_MAX_BODY_LEN,
+            preamble: true,
+            mid_stream: false,
+        }
+    }
+}
+
+/// A multistream-select message seen before the first frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreambleLine {
+    /// Stream offset of the message (its length prefix).
+    pub offset: u64,
+    /// The message without its length prefix and newline.
+    pub text: String,
+}
+
+/// Why bytes were skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The capture misses the start of the stream.
+    StartMissing,
+    /// Sync was lost at a gap in the capture.
+    AfterGap,
+    /// A header failed to decode.
+    Invalid(DecodeError),
+    /// A header decoded but is not plausible (said why).
+    Implausible(&'static str),
+    /// Something at the start that is neither yamux nor a preamble.
+    BadPreamble,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::StartMissing => f.write_str("capture starts mid-stream"),
+            SkipReason::AfterGap => f.write_str("lost sync at a capture gap"),
+            SkipReason::Invalid(e) => write!(f, "{e}"),
+            SkipReason::Implausible(why) => f.write_str(why),
+            SkipReason::BadPreamble => {
+                f.write_str("bytes before the first frame are not multistream-select")
+            }
+        }
+    }
+}
+
+/// A range of bytes that was skipped while looking for a frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undecodable {
+    /// Stream offset of the first skipped byte.
+    pub offset: u64,
+    /// Bytes skipped (bytes lost in gaps are not counted).
+    pub len: u64,
+    /// Why sync was lost.
+    pub reason: SkipReason,
+    /// Whether the decoder found a header after them (false: at the end).
+    pub resynced: bool,
+}
+
+impl Undecodable {
+    /// True when the skipped bytes are a protocol problem, not a capture
+    /// artefact (missing start, gap).
+    pub fn is_violation(&self) -> bool {
+        matches!(
+            self.reason,
+            SkipReason::Invalid(_) | SkipReason::Implausible(_) | SkipReason::BadPreamble
+        )
+    }
+}
+
+/// Receives what a [`ByteDecoder`] finds. Only `header` is required.
+pub trait DecodeSink {
+    /// A multistream-select message.
+    fn preamble(&mut self, _line: PreambleLine) {}
+    /// A frame header at `offset`. A Data body follows through `body` /
+    /// `body_gap` calls.
+    fn header(&mut self, offset: u64, header: &Header);
+    /// The next bytes of the current Data frame's body.
+    fn body(&mut self, _header: &Header, _chunk: &[u8]) {}
+    /// `len` bytes of the current Data body are missing from the capture.
+    fn body_gap(&mut self, _header: &Header, _len: u64) {}
+    /// Bytes skipped while looking for a header.
+    fn undecodable(&mut self, _u: Undecodable) {}
+    /// The stream ended inside a header or body: `needed` more bytes were
+    /// expected after `have` at `offset`.
+    fn truncated(&mut self, _offset: u64, _have: u64, _needed: u64) {}
+}
+
+/// An owned decoder event, for tests and simple users ([`ByteDecoder::decode_all`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A multistream-select message.
+    Preamble(PreambleLine),
+    /// A frame: offset, header and the body bytes seen (a Data body may be
+    /// shorter than the header says when bytes were missing).
+    Frame {
+        /// Stream offset of the header.
+        offset: u64,
+        /// The header.
+        header: Header,
+        /// The body bytes seen.
+        body: Vec<u8>,
+        /// Body bytes missing in gaps.
+        missing: u64,
+    },
+    /// Skipped bytes.
+    Undecodable(Undecodable),
+    /// The stream ended inside a frame.
+    Truncated {
+        /// Offset of the incomplete header or body part.
+        offset: u64,
+        /// Bytes of it present.
+        have: u64,
+        /// Bytes still expected.
+        needed: u64,
+    },
+}
+
+impl DecodeSink for Vec<Decoded> {
+    fn preamble(&mut self, line: PreambleLine) {
+        self.push(Decoded::Preamble(line));
+    }
+    fn header(&mut self, offset: u64, header: &Header) {
+        self.push(Decoded::Frame {
+            offset,
+            header: *header,
+            body: Vec::new(),
+            missing: 0,
+        });
+    }
+    fn body(&mut self, _header: &Header, chunk: &[u8]) {
+        if let Some(Decoded::Frame { body, .. }) = self.last_mut() {
+            body.extend_from_slice(chunk);
+        }
+    }
+    fn body_gap(&mut self, _header: &Header, len: u64) {
+        if let Some(Decoded::Frame { missing, .. }) = self.last_mut() {
+            *missing += len;
+        }
+    }
+    fn undecodable(&mut self, u: Undecodable) {
+        self.push(Decoded::Undecodable(u));
+    }
+    fn truncated(&mut self, offset: u64, have: u64, needed: u64) {
+        self.push(Decoded::Truncated {
+            offset,
+            have,
+            needed,
+        });
+    }
+}
+
+/// Largest stream id taken as plausible while resynchronising.
+const PLAUSIBLE_MAX_ID: u32 = 1 << 28;
+/// Largest Window Update delta taken as plausible while resynchronising.
+const PLAUSIBLE_MAX_DELTA: u32 = 1 << 30;
+/// Largest multistream-select message accepted.
+const MAX_PREAMBLE_MSG: usize = 1024;
+
+/// Whether `raw` looks like a header a real implementation would send:
+/// stricter than validity, used to find frame boundaries in unknown bytes.
+/// Returns why not.
+pub fn plausible_header(raw: &RawHeader, max_body_len: u32) -> Result<(), &'static str> {
+    if raw.version != 0 {
+        return Err("version is not 0");
+    }
+    if raw.flags & !0xF != 0 {
+        return Err("undefined flag bits");
+    }
+    match FrameType::from_u8(raw.typ) {
+        None => Err("type is not 0..=3"),
+        Some(FrameType::Data) => {
+            if raw.stream_id == 0 || raw.stream_id >= PLAUSIBLE_MAX_ID {
+                Err("data on an implausible stream id")
+            } else if raw.length > max_body_len {
+                Err("data body larger than the limit")
+            } else if raw.length == 0 && raw.flags == 0 {
+                Err("empty data frame without flags")
+            } else {
+                Ok(())
+            }
+        }
+        Some(FrameType::WindowUpdate) => {
+            if raw.stream_id == 0 || raw.stream_id >= PLAUSIBLE_MAX_ID {
+                Err("window update on an implausible stream id")
+            } else if raw.length > PLAUSIBLE_MAX_DELTA {
+                Err("implausible window update delta")
+            } else {
+                Ok(())
+            }
+        }
+        Some(FrameType::Ping) => {
+            if raw.stream_id != 0 || !(raw.flags == 1 || raw.flags == 2) {
+                Err("ping not on stream 0 or flags not SYN/ACK")
+            } else {
+                Ok(())
+            }
+        }
+        Some(FrameType::GoAway) => {
+            if raw.stream_id != 0 || raw.flags != 0 || raw.length > 0xFFFF {
+                Err("implausible go away")
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    /// Nothing seen yet.
+    Start,
+    /// Inside multistream-select messages (bytes in `carry`).
+    Preamble,
+    /// Between frames; a partial header may be in `carry`.
+    Header,
+    /// Inside a Data body.
+    Body { header: Header, remaining: u64 },
+    /// Looking for a plausible header; `carry` holds the unscanned tail.
+    Scan {
+        start: u64,
+        skipped: u64,
+        reason: SkipReason,
+    },
+}
+
+/// Decoder for one direction of a yamux connection. See the module docs.
+#[derive(Clone, Debug)]
+pub struct ByteDecoder {
+    config: DecoderConfig,
+    state: State,
+    /// Bytes held between calls (partial header, preamble, scan tail).
+    carry: Vec<u8>,
+    /// Stream offset of `carry[0]`.
+    carry_off: u64,
+    /// Stream offset of the next input byte.
+    pos: u64,
+    /// Bytes to run again after a state change (resync, end of preamble).
+    reprocess: Option<Vec<u8>>,
+    frames: u64,
+}
+
+impl ByteDecoder {
+    /// A decoder at the start of a stream (or mid-stream, per `config`).
+    pub fn new(config: DecoderConfig) -> ByteDecoder {
+        let state = if config.mid_stream {
+            State::Scan {
+                start: 0,
+                skipped: 0,
+                reason: SkipReason::StartMissing,
+            }
+        } else {
+            State::Start
+        };
+        ByteDecoder {
+            config,
+            state,
+            carry: Vec::new(),
+            carry_off: 0,
+            pos: 0,
+            reprocess: None,
+            frames: 0,
+        }
+    }
+
+    /// Decodes a whole byte string (no gaps) into owned events.
+    pub fn decode_all(config: DecoderConfig, bytes: &[u8]) -> Vec<Decoded> {
+        let mut d = ByteDecoder::new(config);
+        let mut out = Vec::new();
+        d.feed(bytes, &mut out);
+        d.finish(&mut out);
+        out
+    }
+
+    /// Stream offset of the next byte expected.
+    pub fn offset(&self) -> u64 {
+        self.pos
+    }
+
+    /// Frame headers decoded so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// True while the decoder is between or inside frames it trusts (not
+    /// scanning for a header).
+    pub fn in_sync(&self) -> bool {
+        matches!(self.state, State::Header | State::Body { .. })
+    }
+
+    /// Feeds the next bytes of the stream.
+    pub fn feed<S: DecodeSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) {
+        self.run(data, sink);
+        while let Some(again) = self.reprocess.take() {
+            self.run(&again, sink);
+        }
+    }
+
+    /// Tells the decoder that the next `len` bytes of the stream are missing.
+    pub fn gap<S: DecodeSink + ?Sized>(&mut self, len: u64, sink: &mut S) {
+        if len == 0 {
+            return;
+        }
+        // no more contiguous bytes: a candidate waiting for its successor
+        // is taken now
+        self.settle_scan(sink);
+        let after = self.pos + len;
+        match std::mem::replace(&mut self.state, State::Header) {
+            State::Body { header, remaining } if len <= remaining => {
+                sink.body_gap(&header, len);
+                self.state = if remaining == len {
+                    State::Header
+                } else {
+                    State::Body {
+                        header,
+                        remaining: remaining - len,
+                    }
+                };
+            }
+            State::Body { header, remaining } => {
+                sink.body_gap(&header, remaining);
+                self.state = self.scan_state(after, SkipReason::AfterGap);
+            }
+            State::Scan {
+                start,
+                skipped,
+                reason,
+            } => {
+                let skipped = skipped + self.carry.len() as u64;
+                if skipped > 0 {
+                    sink.undecodable(Undecodable {
+                        offset: start,
+                        len: skipped,
+                        reason: reason.clone(),
+                        resynced: false,
+                    });
+                }
+                self.state = self.scan_state(after, SkipReason::AfterGap);
+            }
+            _ => self.state = self.scan_state(after, SkipReason::AfterGap),
+        }
+        self.carry.clear();
+        self.pos = after;
+        self.carry_off = after;
+    }
+
+    /// Scans what is buffered as if no more bytes were coming.
+    fn settle_scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
+        while matches!(self.state, State::Scan { .. }) && self.carry.len() >= HEADER_LEN {
+            let before = (self.carry_off, self.carry.len());
+            self.scan(sink, true);
+            while let Some(again) = self.reprocess.take() {
+                self.run(&again, sink);
+            }
+            if (self.carry_off, self.carry.len()) == before {
+                break;
+            }
+        }
+    }
+
+    fn scan_state(&self, start: u64, reason: SkipReason) -> State {
+        State::Scan {
+            start,
+            skipped: 0,
+            reason,
+        }
+    }
+
+    /// Ends the stream: reports a frame cut short or bytes still unscanned.
+    pub fn finish<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
+        self.settle_scan(sink);
+        match std::mem::replace(&mut self.state, State::Header) {
+            State::Body { header, remaining } => {
+                let total = header.body_len() as u64;
+                sink.truncated(self.pos - (total - remaining), total - remaining, remaining);
+            }
+            State::Header | State::Start | State::Preamble if !self.carry.is_empty() => {
+                let have = self.carry.len() as u64;
+                sink.truncated(
+                    self.carry_off,
+                    have,
+                    (HEADER_LEN as u64).saturating_sub(have).max(1),
+                );
+            }
+            State::Scan {
+                start,
+                skipped,
+                reason,
+            } => {
+                let skipped = skipped + self.carry.len() as u64;
+                if skipped > 0 {
+                    sink.undecodable(Undecodable {
+                        offset: start,
+                        len: skipped,
+                        reason,
+                        resynced: false,
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.carry.clear();
+        self.carry_off = self.pos;
+    }
+
+    fn run<S: DecodeSink + ?Sized>(&mut self, mut data: &[u8], sink: &mut S) {
+        loop {
+            if self.reprocess.is_some() {
+                return;
+            }
+            match &mut self.state {
+                State::Body { header, remaining } => {
+                    if data.is_empty() {
+                        return;
+                    }
+                    let n = (*remaining).min(data.len() as u64) as usize;
+                    let (chunk, rest) = data.split_at(n);
+                    sink.body(header, chunk);
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.state = State::Header;
+                    }
+                    self.pos += n as u64;
+                    self.carry_off = self.pos;
+                    data = rest;
+                }
+                State::Header => {
+                    let raw_at;
+                    let raw = if self.carry.is_empty() && data.len() >= HEADER_LEN {
+                        raw_at = self.pos;
+                        let r = RawHeader::parse(data);
+                        data = data.get(HEADER_LEN..).unwrap_or_default();
+                        self.pos += HEADER_LEN as u64;
+                        r
+                    } else {
+                        if data.is_empty() {
+                            return;
+                        }
+                        let take = (HEADER_LEN - self.carry.len()).min(data.len());
+                        self.carry.extend_from_slice(&data[..take]);
+                        data = &data[take..];
+                        self.pos += take as u64;
+                        if self.carry.len() < HEADER_LEN {
+                            return;
+                        }
+                        raw_at = self.carry_off;
+                        let r = RawHeader::parse(&self.carry);
+                        self.carry.clear();
+                        r
+                    };
+                    self.carry_off = self.pos;
+                    let Some(raw) = raw else { return };
+                    self.on_header(raw_at, raw, data, sink);
+                }
+                State::Start => {
+                    let Some(&first) = data.first() else { return };
+                    self.state = if self.config.preamble && first != 0 {
+                        State::Preamble
+                    } else {
+                        State::Header
+                    };
+                }
+                State::Preamble => {
+                    self.carry.extend_from_slice(data);
+                    self.pos += data.len() as u64;
+                    data = &[];
+                    self.parse_preamble(sink);
+                    if self.reprocess.is_none() {
+                        return;
+                    }
+                }
+                State::Scan { .. } => {
+                    self.carry.extend_from_slice(data);
+                    self.pos += data.len() as u64;
+                    self.scan(sink, false);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Acts on a complete header read at `at`; `rest` is the input after it
+    /// (needed to restart scanning from the byte after `at`).
+    fn on_header<S: DecodeSink + ?Sized>(
+        &mut self,
+        at: u64,
+        raw: RawHeader,
+        rest: &[u8],
+        sink: &mut S,
+    ) {
+        let reason = match raw.validate() {
+            Ok(h) if h.body_len() as u64 > u64::from(self.config.max_body_len) => {
+                SkipReason::Invalid(DecodeError::BodyTooLarge {
+                    length: h.length,
+                    max: self.config.max_body_len,
+                })
+            }
+            Ok(h) => {
+                self.frames += 1;
+                sink.header(at, &h);
+                if h.body_len() > 0 {
+                    self.state = State::Body {
+                        header: h,
+                        remaining: h.body_len() as u64,
+                    };
+                }
+                return;
+            }
+            Err(e) => SkipReason::Invalid(e),
+        };
+        // Restart scanning at the byte after the bad header's first byte.
+        let bytes = raw.to_bytes();
+        let mut again = Vec::with_capacity(HEADER_LEN - 1 + rest.len());
+        again.extend_from_slice(&bytes[1..]);
+        again.extend_from_slice(rest);
+        self.state = State::Scan {
+            start: at,
+            skipped: 1,
+            reason,
+        };
+        self.pos = at + 1;
+        self.carry.clear();
+        self.carry_off = self.pos;
+        self.reprocess = Some(again);
+    }
+
+    fn parse_preamble<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
+        loop {
+            match self.carry.first() {
+                None => return,
+                Some(0) => {
+                    // The first frame starts here.
+                    self.state = State::Header;
+                    self.reprocess = Some(std::mem::take(&mut self.carry));
+                    self.pos = self.carry_off;
+                    return;
+                }
+                Some(_) => {}
+            }
+            // unsigned varint length prefix, at most two bytes for our limit
+            let (len, prefix) = match (self.carry.first(), self.carry.get(1)) {
+                (Some(&b0), _) if b0 < 0x80 => (usize::from(b0), 1),
+                (Some(&b0), Some(&b1)) if b1 < 0x80 => {
+                    (usize::from(b0 & 0x7F) | (usize::from(b1) << 7), 2)
+                }
+                (Some(_), None) => return,
+                _ => return self.bad_preamble(),
+            };
+            if len == 0 || len > MAX_PREAMBLE_MSG {
+                return self.bad_preamble();
+            }
+            let Some(msg) = self.carry.get(prefix..prefix + len) else {
+                return;
+            };
+            let Some((&b'\n', text)) = msg.split_last() else {
+                return self.bad_preamble();
+            };
+            if !text.iter().all(|b| (0x20..0x7F).contains(b)) {
+                return self.bad_preamble();
+            }
+            let line = PreambleLine {
+                offset: self.carry_off,
+                text: String::from_utf8_lossy(text).into_owned(),
+            };
+            sink.preamble(line);
+            self.carry.drain(..prefix + len);
+            self.carry_off += (prefix + len) as u64;
+        }
+    }
+
+    fn bad_preamble(&mut self) {
+        self.state = State::Scan {
+            start: self.carry_off,
+            skipped: 0,
+            reason: SkipReason::BadPreamble,
+        };
+        self.pos = self.carry_off;
+        self.reprocess = Some(std::mem::take(&mut self.carry));
+    }
+
+    /// Scans `carry` for the start of a chain of plausible headers (each
+    /// header followed, after its body, by another plausible one). The
+    /// longest chain wins, the earliest on a tie; a chain shorter than
+    /// [`SCAN_CHAIN`] headers that runs into the end of the buffered bytes
+    /// waits for more (up to [`SCAN_LOOKAHEAD`] bytes, a gap, or the end of
+    /// the stream). A chain that meets an implausible header is discarded.
+    fn scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S, at_end: bool) {
+        let max = self.config.max_body_len;
+        let buf = &self.carry;
+        // (position, chain length)
+        let mut best: Option<(usize, usize)> = None;
+        let mut waiting = None;
+        let mut i = 0;
+        while i + HEADER_LEN <= buf.len() {
+            // cheap pre-filter on version and type bytes
+            if buf[i] == 0 && buf[i + 1] <= 3 {
+                let (len, open) = chain(buf, i, max);
+                if len > 0 {
+                    if open && len < SCAN_CHAIN {
+                        waiting.get_or_insert(i);
+                    }
+                    if best.is_none_or(|(_, b)| len > b) {
+                        best = Some((i, len));
+                    }
+                    if len >= SCAN_CHAIN {
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+        let settled = at_end || buf.len() >= SCAN_LOOKAHEAD;
+        let found = match best {
+            Some((i, len)) if len >= SCAN_CHAIN || settled => Some(i),
+            _ => None,
+        };
+        let State::Scan {
+            start,
+            skipped,
+            reason,
+        } = &mut self.state
+        else {
+            return;
+        };
+        match found {
+            Some(i) => {
+                let total = *skipped + i as u64;
+                if total > 0 {
+                    sink.undecodable(Undecodable {
+                        offset: *start,
+                        len: total,
+                        reason: reason.clone(),
+                        resynced: true,
+                    });
+                }
+                let rest = self.carry.split_off(i);
+                self.carry.clear();
+                self.pos = self.carry_off + i as u64;
+                self.carry_off = self.pos;
+                self.state = State::Header;
+                self.reprocess = Some(rest);
+            }
+            None => {
+                // keep the last 11 bytes (a header may start there), or
+                // everything from a candidate still waiting for its successor
+                let keep_from = waiting.unwrap_or(self.carry.len().saturating_sub(HEADER_LEN - 1));
+                *skipped += keep_from as u64;
+                self.carry.drain(..keep_from);
+                self.carry_off += keep_from as u64;
+            }
+        }
+    }
+}
+
+/// Bytes the resynchronising scan may hold while a candidate chain waits
+/// for more headers.
+pub const SCAN_LOOKAHEAD: usize = 1 << 20;
+
+/// Headers in a row that make a resynchronisation certain enough to take
+/// without waiting for more bytes.
+pub const SCAN_CHAIN: usize = 4;
+
+/// Length of the chain of plausible headers starting at `i` (up to
+/// [`SCAN_CHAIN`]), and whether it runs into the end of `buf` (open) rather
+/// than being complete. Length 0: `i` is not plausible, or the chain meets an
+/// implausible header.
+fn chain(buf: &[u8], mut i: usize, max: u32) -> (usize, bool) {
+    let mut n = 0;
+    while n < SCAN_CHAIN {
+        let Some(raw) = buf.get(i..).and_then(RawHeader::parse) else {
+            return (n, true);
+        };
+        if plausible_header(&raw, max).is_err() {
+            return (0, false);
+        }
+        n += 1;
+        i += HEADER_LEN + frame_body_len(&raw);
+    }
+    (n, false)
+}
+
+fn frame_body_len(raw: &RawHeader) -> usize {
+    if raw.typ == FrameType::Data as u8 {
+        raw.length as usize
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{Flags, Frame, GoAwayCode, StreamId};
+
+    fn wire(frames: &[Frame]) -> Vec<u8> {
+        frames.iter().flat_map(|f| f.to_vec().unwrap()).collect()
+    }
+
+    fn sample() -> Vec<Frame> {
+        vec![
+            Frame::window_update(StreamId::new(1), Flags::SYN, 0),
+            Frame::data(StreamId::new(1), Flags::NONE, vec![0xAB; 300]),
+            Frame::ping(Flags::SYN, 9),
+            Frame::window_update(StreamId::new(1), Flags::ACK, 300),
+            Frame::data(StreamId::new(1), Flags::FIN, b"bye".to_vec()),
+            Frame::go_away(GoAwayCode::NORMAL),
+        ]
+    }
+
+    fn frames_of(events: &[Decoded]) -> Vec<(u64, Header, Vec<u8>)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Decoded::Frame {
+                    offset,
+                    header,
+                    body,
+                    ..
+                } => Some((*offset, *header, body.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decodes_back_to_back_frames_in_any_split() {
+        let frames = sample();
+        let bytes = wire(&frames);
+        for split in [1, 2, 5, 11, 12, 13, 100, 4096] {
+            let mut d = ByteDecoder::new(DecoderConfig::default());
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(split) {
+                d.feed(chunk, &mut out);
+            }
+            d.finish(&mut out);
+            assert_eq!(out.len(), frames.len(), "split {split}: {out:?}");
+            for (got, want) in frames_of(&out).iter().zip(&frames) {
+                assert_eq!(got.1, want.header);
+                assert_eq!(got.2, want.body.to_vec());
+            }
+        }
+    }
+
+    #[test]
+    fn skips_and_reports_multistream_preamble() {
+        let mut bytes = b"\x13/multistream/1.0.0\n\x0d/yamux/1.0.0\n".to_vec();
+        let pre = bytes.len() as u64;
+        bytes.extend(wire(&sample()));
+        let out = ByteDecoder::decode_all(DecoderConfig::default(), &bytes);
+        assert_eq!(
+            out[0],
+            Decoded::Preamble(PreambleLine {
+                offset: 0,
+                text: "/multistream/1.0.0".into()
+            })
+        );
+        assert_eq!(
+            out[1],
+            Decoded::Preamble(PreambleLine {
+                offset: 20,
+                text: "/yamux/1.0.0".into()
+            })
+        );
+        let frames = frames_of(&out);
+        assert_eq!(frames.len(), 6);
+        assert_eq!(frames[0].0, pre);
+    }
+
+    #[test]
+    fn gap_inside_body_keeps_sync() {
+        let frames = sample();
+        let bytes = wire(&frames);
+        let mut d = ByteDecoder::new(DecoderConfig::default());
+        let mut out = Vec::new();
+        // lose 100 bytes inside the 300-byte body (which starts at 24)
+        d.feed(&bytes[..50], &mut out);
+        d.gap(100, &mut out);
+        d.feed(&bytes[150..], &mut out);
+        d.finish(&mut out);
+        assert!(d.in_sync());
+        let got = frames_of(&out);
+        assert_eq!(got.len(), 6, "{out:?}");
+        assert!(matches!(out[1], Decoded::Frame { missing: 100, .. }));
+    }
+
+    #[test]
+    fn gap_across_headers_resyncs_on_next_plausible_header() {
+        let frames = sample();
+        let bytes = wire(&frames);
+        // lose from inside the data body up to inside the ping header
+        let ping_at = 12 + 312;
+        let mut d = ByteDecoder::new(DecoderConfig::default());
+        let mut out = Vec::new();
+        d.feed(&bytes[..100], &mut out);
+        d.gap((ping_at + 4 - 100) as u64, &mut out);
+        d.feed(&bytes[ping_at + 4..], &mut out);
+        d.finish(&mut out);
+        let got = frames_of(&out);
+        let headers: Vec<Header> = got.iter().map(|g| g.1).collect();
+        assert_eq!(
+            headers,
+            vec![
+                frames[0].header,
+                frames[1].header,
+                frames[3].header,
+                frames[4].header,
+                frames[5].header
+            ]
+        );
+        // the 8 bytes left of the ping header were skipped after the gap
+        assert!(out.iter().any(|e| matches!(
+            e,
+            Decoded::Undecodable(Undecodable {
+                len: 8,
+                reason: SkipReason::AfterGap,
+                resynced: true,
+                ..
+            })
+        )));
+    }
+
+    #[test]
+    fn garbage_is_reported_and_skipped() {
+        let frames = sample();
+        let mut bytes = wire(&frames[..2]);
+        bytes.extend_from_slice(&[7, 9, 1, 2, 3, 0xFF, 0xFF]);
+        bytes.extend(wire(&frames[2..]));
+        let out = ByteDecoder::decode_all(DecoderConfig::default(), &bytes);
+        assert_eq!(frames_of(&out).len(), 6);
+        let bad: Vec<&Undecodable> = out
+            .iter()
+            .filter_map(|e| match e {
+                Decoded::Undecodable(u) => Some(u),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].len, 7);
+        assert_eq!(bad[0].offset, 324);
+        assert_eq!(
+            bad[0].reason,
+            SkipReason::Invalid(DecodeError::UnsupportedVersion(7))
+        );
+        assert!(bad[0].is_violation());
+    }
+
+    #[test]
+    fn mid_stream_start_finds_first_header() {
+        let bytes = wire(&sample());
+        let cfg = DecoderConfig {
+            mid_stream: true,
+            ..DecoderConfig::default()
+        };
+        // start inside the data body
+        let out = ByteDecoder::decode_all(cfg, &bytes[40..]);
+        let got = frames_of(&out);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0].1, Header::decode(&bytes[324..]).unwrap());
+        assert!(matches!(
+            &out[0],
+            Decoded::Undecodable(Undecodable {
+                reason: SkipReason::StartMissing,
+                len: 284,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn truncation_at_end_is_reported() {
+        let bytes = wire(&sample()[..2]);
+        let out = ByteDecoder::decode_all(DecoderConfig::default(), &bytes[..100]);
+        assert_eq!(
+            out.last(),
+            Some(&Decoded::Truncated {
+                offset: 24,
+                have: 76,
+                needed: 224
+            })
+        );
+        let out = ByteDecoder::decode_all(DecoderConfig::default(), &bytes[..5]);
+        assert_eq!(
+            out,
+            vec![Decoded::Truncated {
+                offset: 0,
+                have: 5,
+                needed: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn oversized_body_is_undecodable() {
+        let cfg = DecoderConfig {
+            max_body_len: 1000,
+            ..DecoderConfig::default()
+        };
+        let mut bytes = Header::new(FrameType::Data, Flags::NONE, StreamId::new(1), 5000)
+            .to_bytes()
+            .to_vec();
+        bytes.extend(wire(&sample()));
+        let out = ByteDecoder::decode_all(cfg, &bytes);
+        assert!(matches!(
+            &out[0],
+            Decoded::Undecodable(Undecodable { len: 12, .. })
+        ));
+        assert_eq!(frames_of(&out).len(), 6);
+    }
+
+    #[test]
+    fn plausibility() {
+        let ok = RawHeader::from(Header::new(
+            FrameType::Ping,
+            Flags::SYN,
+            StreamId::SESSION,
+            1,
+        ));
+        assert!(plausible_header(&ok, 100).is_ok());
+        let zero = RawHeader::parse(&[0; 12]).unwrap();
+        assert!(plausible_header(&zero, 100).is_err());
+    }
+}

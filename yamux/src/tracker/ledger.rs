@@ -1,0 +1,853 @@
+//! The connection tracker: stream states for both sides, a credit ledger per
+//! stream and direction, ping round trips, and findings.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{Finding, FindingKind};
+use crate::frame::{Flags, FrameType, GoAwayCode, Header};
+
+/// How long a side with credit must have sent no data before the end of the
+/// capture for its unfinished stream to be reported as stalled.
+pub const STALL_IDLE: Duration = Duration::from_secs(1);
+
+/// Initial credit of every stream in each direction (`flow.initial-window`).
+pub const INITIAL_WINDOW: i64 = 256 * 1024;
+
+/// One end of the connection. `A` is the TCP initiator when known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// The connection's initiator (first seen sender when the start is missing).
+    A,
+    /// The other end.
+    B,
+}
+
+impl Side {
+    /// The other side.
+    pub const fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+
+    const fn idx(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+}
+
+/// Where a stream is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamPhase {
+    /// SYN sent, no ACK yet.
+    Opening,
+    /// Both directions open.
+    Open,
+    /// One side has sent FIN (the side named).
+    HalfClosed(Side),
+    /// Both sides have sent FIN.
+    Closed,
+    /// Reset by the side named.
+    Reset(Side),
+}
+
+impl StreamPhase {
+    /// Short name for output.
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamPhase::Opening => "opening",
+            StreamPhase::Open => "open",
+            StreamPhase::HalfClosed(_) => "half-closed",
+            StreamPhase::Closed => "closed",
+            StreamPhase::Reset(_) => "reset",
+        }
+    }
+}
+
+/// The credit of one side on one stream, before and after a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowChange {
+    /// The side whose send credit this is (the Data sender, or the receiver
+    /// of a Window Update).
+    pub side: Side,
+    /// Credit before the frame.
+    pub before: i64,
+    /// Credit after the frame (negative after an overrun).
+    pub after: i64,
+}
+
+/// What the tracker made of one frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameRecord {
+    /// Credit change for Data and Window Update frames on a stream whose
+    /// opening was seen (otherwise the ledger is unknown).
+    pub window: Option<WindowChange>,
+    /// The stream's phase after the frame.
+    pub phase: Option<StreamPhase>,
+    /// Round-trip time, on a Ping answer matching a request.
+    pub rtt: Option<Duration>,
+    /// Findings added by this frame.
+    pub findings: usize,
+}
+
+/// Per-stream counters and state, for stats and the TUI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamStats {
+    /// The id.
+    pub id: u32,
+    /// Who sent the SYN, if seen.
+    pub opener: Option<Side>,
+    /// Current phase.
+    pub phase: StreamPhase,
+    /// Whether the opening was seen, so the ledger is exact.
+    pub ledger_known: bool,
+    /// Send credit per side (index 0 = A), when the ledger is known.
+    pub credit: [i64; 2],
+    /// Smallest credit each side had.
+    pub min_credit: [i64; 2],
+    /// Payload bytes sent by each side.
+    pub bytes: [u64; 2],
+    /// Frames sent by each side.
+    pub frames: [u64; 2],
+    /// Credit granted by each side (sum of its Window Update deltas).
+    pub granted: [u64; 2],
+    /// Time each side spent with no credit.
+    pub zero_window: [Duration; 2],
+    /// Time of each side's last Data frame.
+    pub last_data: [Option<Duration>; 2],
+    /// When each side last got credit back after running out.
+    pub unblocked_at: [Option<Duration>; 2],
+    zero_since: [Option<Duration>; 2],
+    acked: bool,
+    fin: [bool; 2],
+    /// First and last frame time.
+    pub first: Duration,
+    /// Time of the last frame.
+    pub last: Duration,
+}
+
+impl StreamStats {
+    fn new(id: u32, ts: Duration, opener: Option<Side>) -> StreamStats {
+        StreamStats {
+            id,
+            opener,
+            phase: if opener.is_some() {
+                StreamPhase::Opening
+            } else {
+                StreamPhase::Open
+            },
+            ledger_known: opener.is_some(),
+            credit: [INITIAL_WINDOW; 2],
+            min_credit: [INITIAL_WINDOW; 2],
+            bytes: [0; 2],
+            frames: [0; 2],
+            granted: [0; 2],
+            zero_window: [Duration::ZERO; 2],
+            last_data: [None; 2],
+            unblocked_at: [None; 2],
+            zero_since: [None; 2],
+            acked: opener.is_none(),
+            fin: [false; 2],
+            first: ts,
+            last: ts,
+        }
+    }
+
+    /// True once both sides sent FIN, or after a RST.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, StreamPhase::Closed | StreamPhase::Reset(_))
+    }
+
+    /// Whether `side` has sent FIN.
+    pub fn fin_sent(&self, side: Side) -> bool {
+        self.fin[side.idx()]
+    }
+
+    fn update_phase(&mut self) {
+        if matches!(self.phase, StreamPhase::Reset(_)) {
+            return;
+        }
+        self.phase = match (self.fin, self.acked) {
+            ([true, true], _) => StreamPhase::Closed,
+            ([true, false], _) => StreamPhase::HalfClosed(Side::A),
+            ([false, true], _) => StreamPhase::HalfClosed(Side::B),
+            (_, false) => StreamPhase::Opening,
+            (_, true) => StreamPhase::Open,
+        };
+    }
+
+    fn set_credit(&mut self, side: Side, ts: Duration, value: i64) {
+        let i = side.idx();
+        self.credit[i] = value;
+        self.min_credit[i] = self.min_credit[i].min(value);
+        match (value <= 0, self.zero_since[i]) {
+            (true, None) => self.zero_since[i] = Some(ts),
+            (false, Some(since)) => {
+                self.zero_window[i] += ts.saturating_sub(since);
+                self.zero_since[i] = None;
+                self.unblocked_at[i] = Some(ts);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Follows both directions of one yamux connection. See the module docs.
+#[derive(Clone, Debug, Default)]
+pub struct Tracker {
+    client: Option<Side>,
+    lenient: bool,
+    streams: HashMap<u32, StreamStats>,
+    pings: Vec<(Side, u32, Duration)>,
+    rtts: Vec<Duration>,
+    go_away: [Option<(Duration, GoAwayCode)>; 2],
+    findings: Vec<Finding>,
+    frames: [u64; 2],
+    last: Duration,
+}
+
+impl Tracker {
+    /// A tracker. `client` names the side that opened the connection when it
+    /// is known (it opens odd stream ids); otherwise the first stream opened
+    /// decides. `mid_stream`: the capture misses the start, so frames on
+    /// unknown streams are adopted silently with an unknown ledger.
+    pub fn new(client: Option<Side>, mid_stream: bool) -> Tracker {
+        Tracker {
+            client,
+            lenient: mid_stream,
+            ..Tracker::default()
+        }
+    }
+
+    /// Bytes were lost from the capture: from now on, frames on streams never
+    /// seen opening are adopted silently (their SYN may have been lost).
+    pub fn note_gap(&mut self) {
+        self.lenient = true;
+    }
+
+    /// The client side, once known.
+    pub fn client(&self) -> Option<Side> {
+        self.client
+    }
+
+    /// Every finding so far.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The findings added since index `from` (see [`FrameRecord::findings`]).
+    pub fn findings_since(&self, from: usize) -> &[Finding] {
+        self.findings.get(from..).unwrap_or_default()
+    }
+
+    /// Adds a finding from outside (undecodable bytes, a TCP problem).
+    pub fn push_finding(&mut self, f: Finding) {
+        self.findings.push(f);
+    }
+
+    /// The stream with id `id`.
+    pub fn stream(&self, id: u32) -> Option<&StreamStats> {
+        self.streams.get(&id)
+    }
+
+    /// All streams, by id.
+    pub fn streams_sorted(&self) -> Vec<&StreamStats> {
+        let mut v: Vec<&StreamStats> = self.streams.values().collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    /// Measured ping round trips.
+    pub fn rtts(&self) -> &[Duration] {
+        &self.rtts
+    }
+
+    /// Frames seen from each side (index 0 = A).
+    pub fn frames(&self) -> [u64; 2] {
+        self.frames
+    }
+
+    /// Go Away sent by `side`, with its time and code.
+    pub fn go_away(&self, side: Side) -> Option<(Duration, GoAwayCode)> {
+        self.go_away[side.idx()]
+    }
+
+    fn find(&mut self, kind: FindingKind, side: Side, stream: Option<u32>, message: String) {
+        self.findings
+            .push(Finding::new(kind, Some(side), stream, message));
+    }
+
+    /// Takes one frame header sent by `side` at `ts`.
+    pub fn on_frame(&mut self, side: Side, ts: Duration, h: &Header) -> FrameRecord {
+        let before = self.findings.len();
+        self.frames[side.idx()] += 1;
+        self.last = self.last.max(ts);
+        let mut rec = FrameRecord::default();
+        let unknown = h.flags.unknown();
+        if !unknown.is_empty() {
+            self.find(
+                FindingKind::UnknownFlags,
+                side,
+                Some(h.stream_id.val()),
+                format!("{} frame carries undefined flag bits {unknown}", h.typ),
+            );
+        }
+        match h.typ {
+            FrameType::Data | FrameType::WindowUpdate => self.stream_frame(side, ts, h, &mut rec),
+            FrameType::Ping => self.ping(side, ts, h, &mut rec),
+            FrameType::GoAway => {
+                if !h.stream_id.is_session() {
+                    self.find(
+                        FindingKind::IdZeroMisuse,
+                        side,
+                        Some(h.stream_id.val()),
+                        format!("go away on stream {} instead of 0", h.stream_id),
+                    );
+                }
+                let code = GoAwayCode::new(h.length);
+                let mut f = Finding::new(
+                    FindingKind::GoAway,
+                    Some(side),
+                    None,
+                    format!("go away, code {code}"),
+                );
+                if code != GoAwayCode::NORMAL {
+                    f.severity = super::Severity::Error;
+                }
+                self.findings.push(f);
+                if self.go_away[side.idx()].is_none() {
+                    self.go_away[side.idx()] = Some((ts, code));
+                }
+            }
+        }
+        rec.findings = self.findings.len() - before;
+        rec
+    }
+
+    fn ping(&mut self, side: Side, ts: Duration, h: &Header, rec: &mut FrameRecord) {
+        if !h.stream_id.is_session() {
+            self.find(
+                FindingKind::IdZeroMisuse,
+                side,
+                Some(h.stream_id.val()),
+                format!("ping on stream {} instead of 0", h.stream_id),
+            );
+        }
+        let syn = h.flags.contains(Flags::SYN);
+        let ack = h.flags.contains(Flags::ACK);
+        match (syn, ack) {
+            (true, false) => self.pings.push((side, h.length, ts)),
+            (false, true) => {
+                let other = side.other();
+                match self
+                    .pings
+                    .iter()
+                    .position(|&(s, v, _)| s == other && v == h.length)
+                {
+                    Some(i) => {
+                        let (_, _, sent) = self.pings.remove(i);
+                        let rtt = ts.saturating_sub(sent);
+                        self.rtts.push(rtt);
+                        rec.rtt = Some(rtt);
+                    }
+                    None => self.find(
+                        FindingKind::UnmatchedPong,
+                        side,
+                        None,
+                        format!("ping answer {} matches no outstanding ping", h.length),
+                    ),
+                }
+            }
+            _ => self.find(
+                FindingKind::OddPingFlags,
+                side,
+                None,
+                format!("ping with flags {} (expected SYN or ACK)", h.flags),
+            ),
+        }
+    }
+
+    fn stream_frame(&mut self, side: Side, ts: Duration, h: &Header, rec: &mut FrameRecord) {
+        let id = h.stream_id.val();
+        let flags = h.flags;
+        if id == 0 {
+            self.find(
+                FindingKind::IdZeroMisuse,
+                side,
+                Some(0),
+                format!("{} frame on stream 0, which belongs to the session", h.typ),
+            );
+            return;
+        }
+        if flags.contains(Flags::SYN) {
+            self.open(side, ts, id);
+        } else if !self.streams.contains_key(&id) {
+            if !self.lenient {
+                self.find(
+                    FindingKind::UnknownStream,
+                    side,
+                    Some(id),
+                    format!("{} on stream {id}, which was never opened", h.typ),
+                );
+            }
+            self.streams.insert(id, StreamStats::new(id, ts, None));
+        }
+        let mut found = Vec::new();
+        let Some(st) = self.streams.get_mut(&id) else {
+            return;
+        };
+        st.last = ts;
+        st.frames[side.idx()] += 1;
+        if let StreamPhase::Reset(by) = st.phase {
+            if by == side && !flags.contains(Flags::SYN) {
+                found.push((
+                    FindingKind::FrameAfterRst,
+                    format!("{} after this side reset stream {id}", h.typ),
+                ));
+            }
+        }
+        if flags.contains(Flags::ACK) {
+            if st.opener == Some(side) {
+                found.push((
+                    FindingKind::SecondAck,
+                    format!("ACK on stream {id} from the side that opened it"),
+                ));
+            } else if st.acked && st.opener.is_some() {
+                found.push((FindingKind::SecondAck, format!("second ACK on stream {id}")));
+            }
+            st.acked = true;
+        }
+        match h.typ {
+            FrameType::Data => {
+                let len = i64::from(h.length);
+                if h.length > 0 && st.fin[side.idx()] {
+                    found.push((
+                        FindingKind::DataAfterFin,
+                        format!("{len} bytes of data on stream {id} after this side's FIN"),
+                    ));
+                }
+                st.bytes[side.idx()] += u64::from(h.length);
+                st.last_data[side.idx()] = Some(ts);
+                if st.ledger_known {
+                    let before = st.credit[side.idx()];
+                    let after = before - len;
+                    st.set_credit(side, ts, after);
+                    rec.window = Some(WindowChange {
+                        side,
+                        before,
+                        after,
+                    });
+                    if after < 0 && len > 0 {
+                        found.push((
+                            FindingKind::DataBeyondWindow,
+                            format!(
+                                "{len} bytes of data on stream {id} with {} bytes of credit ({} beyond the window)",
+                                before.max(0),
+                                -after.min(0) - (-before.min(0))
+                            ),
+                        ));
+                    }
+                }
+            }
+            FrameType::WindowUpdate => {
+                let to = side.other();
+                st.granted[side.idx()] += u64::from(h.length);
+                if st.ledger_known {
+                    let before = st.credit[to.idx()];
+                    let after = before + i64::from(h.length);
+                    st.set_credit(to, ts, after);
+                    rec.window = Some(WindowChange {
+                        side: to,
+                        before,
+                        after,
+                    });
+                    if after > i64::from(u32::MAX) && before <= i64::from(u32::MAX) {
+                        found.push((
+                            FindingKind::CreditOverflow,
+                            format!("credit on stream {id} grows to {after}, beyond 2^32-1"),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if flags.contains(Flags::FIN) {
+            st.fin[side.idx()] = true;
+        }
+        if flags.contains(Flags::RST) && !matches!(st.phase, StreamPhase::Reset(_)) {
+            st.phase = StreamPhase::Reset(side);
+        }
+        st.update_phase();
+        rec.phase = Some(st.phase);
+        for (kind, msg) in found {
+            self.find(kind, side, Some(id), msg);
+        }
+    }
+
+    fn open(&mut self, side: Side, ts: Duration, id: u32) {
+        let client = *self
+            .client
+            .get_or_insert(if id % 2 == 1 { side } else { side.other() });
+        let odd = id % 2 == 1;
+        if odd != (side == client) {
+            self.find(
+                FindingKind::WrongParity,
+                side,
+                Some(id),
+                format!(
+                    "the {} opened stream {id}, an id of the {}'s parity",
+                    role(side, client),
+                    role(side.other(), client)
+                ),
+            );
+        }
+        if let Some(&(at, code)) = self.go_away.iter().flatten().next() {
+            self.find(
+                FindingKind::FramesAfterGoAway,
+                side,
+                Some(id),
+                format!(
+                    "stream {id} opened {:.6}s after a go away (code {code})",
+                    ts.saturating_sub(at).as_secs_f64()
+                ),
+            );
+        }
+        if let Some(st) = self.streams.get(&id) {
+            if st.is_finished() {
+                self.find(
+                    FindingKind::IdReuse,
+                    side,
+                    Some(id),
+                    format!("SYN reuses stream id {id}, which was used before"),
+                );
+            } else {
+                self.find(
+                    FindingKind::DuplicateSyn,
+                    side,
+                    Some(id),
+                    format!("SYN on stream {id}, which is still {}", st.phase.name()),
+                );
+                return;
+            }
+        }
+        self.streams
+            .insert(id, StreamStats::new(id, ts, Some(side)));
+    }
+
+    /// Ends the connection at `ts`: closes zero-window intervals and reports
+    /// unanswered pings and streams left open with credit.
+    pub fn finish(&mut self, ts: Duration) {
+        let end = ts.max(self.last);
+        for (side, value, sent) in std::mem::take(&mut self.pings) {
+            self.find(
+                FindingKind::UnansweredPing,
+                side,
+                None,
+                format!(
+                    "ping {value} got no answer in the {:.3}s until the end",
+                    end.saturating_sub(sent).as_secs_f64()
+                ),
+            );
+        }
+        let mut found = Vec::new();
+        let mut ids: Vec<u32> = self.streams.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(st) = self.streams.get_mut(&id) else {
+                continue;
+            };
+            for side in [Side::A, Side::B] {
+                if let Some(since) = st.zero_since[side.idx()].take() {
+                    st.zero_window[side.idx()] += end.saturating_sub(since);
+                }
+            }
+            if st.is_finished() || !st.ledger_known {
+                continue;
+            }
+            for side in [Side::A, Side::B] {
+                let i = side.idx();
+                let credit = st.credit[i];
+                if st.fin[i] || credit <= 0 {
+                    continue;
+                }
+                // A side that has not finished and still has credit: worth
+                // a warning if its peer has finished, or if it ran out of
+                // credit, got credit back and sent nothing since (a stall),
+                // for a while before the end of the capture.
+                let idle = end.saturating_sub(st.last_data[i].unwrap_or(st.first));
+                let peer_done = st.fin[side.other().idx()];
+                let stalled = st.unblocked_at[i].is_some_and(|u| {
+                    st.last_data[i].is_none_or(|d| d <= u) && end.saturating_sub(u) >= STALL_IDLE
+                });
+                if !peer_done && !stalled {
+                    continue;
+                }
+                let who = self.client.map_or("side", |c| role(side, c));
+                found.push((
+                    side,
+                    id,
+                    format!(
+                        "stream {id}: the {who} stopped at {} bytes sent and never finished, with {credit} bytes of credit left ({} granted in all); {}",
+                        st.bytes[i],
+                        st.granted[side.other().idx()] as i64 + INITIAL_WINDOW,
+                        if peer_done {
+                            format!("its peer had finished after sending {} bytes", st.bytes[side.other().idx()])
+                        } else {
+                            format!(
+                                "it ran out of credit, got more, and sent nothing in the last {:.3}s of the capture; its peer sent {} bytes",
+                                idle.as_secs_f64(),
+                                st.bytes[side.other().idx()]
+                            )
+                        }
+                    ),
+                ));
+            }
+        }
+        for (side, id, msg) in found {
+            self.find(FindingKind::StreamOpenAtEnd, side, Some(id), msg);
+        }
+    }
+}
+
+fn role(side: Side, client: Side) -> &'static str {
+    if side == client {
+        "client"
+    } else {
+        "server"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::StreamId;
+
+    fn h(typ: FrameType, flags: Flags, id: u32, len: u32) -> Header {
+        Header::new(typ, flags, StreamId::new(id), len)
+    }
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+    fn kinds(t: &Tracker) -> Vec<FindingKind> {
+        t.findings().iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn ledger_is_initial_plus_updates_minus_data() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        let r = t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 1, 1000),
+        );
+        // the SYN's delta is credit granted to B
+        assert_eq!(
+            r.window,
+            Some(WindowChange {
+                side: Side::B,
+                before: INITIAL_WINDOW,
+                after: INITIAL_WINDOW + 1000
+            })
+        );
+        assert_eq!(r.phase, Some(StreamPhase::Opening));
+        let r = t.on_frame(
+            Side::B,
+            ms(1),
+            &h(FrameType::WindowUpdate, Flags::ACK, 1, 0),
+        );
+        assert_eq!(r.phase, Some(StreamPhase::Open));
+        let r = t.on_frame(Side::A, ms(2), &h(FrameType::Data, Flags::NONE, 1, 262_144));
+        assert_eq!(r.window.map(|w| (w.before, w.after)), Some((262_144, 0)));
+        t.on_frame(
+            Side::B,
+            ms(5),
+            &h(FrameType::WindowUpdate, Flags::NONE, 1, 100),
+        );
+        let st = t.stream(1).unwrap();
+        assert_eq!(st.credit, [100, INITIAL_WINDOW + 1000]);
+        assert_eq!(st.min_credit[0], 0);
+        assert_eq!(st.zero_window[0], ms(3));
+        assert!(t.findings().is_empty());
+        let r = t.on_frame(Side::A, ms(6), &h(FrameType::Data, Flags::NONE, 1, 150));
+        assert_eq!(r.findings, 1);
+        assert_eq!(kinds(&t), vec![FindingKind::DataBeyondWindow]);
+        assert_eq!(t.findings()[0].rule, "flow.overrun");
+        assert!(
+            t.findings()[0]
+                .message
+                .contains("150 bytes of data on stream 1 with 100 bytes of credit (50 beyond"),
+            "{}",
+            t.findings()[0].message
+        );
+    }
+
+    #[test]
+    fn lifecycle_findings() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 1, 0),
+        );
+        t.on_frame(
+            Side::B,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::ACK, 1, 0),
+        );
+        t.on_frame(
+            Side::B,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::ACK, 1, 0),
+        );
+        t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 1, 0),
+        );
+        t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 4, 0),
+        );
+        t.on_frame(Side::A, ms(0), &h(FrameType::Data, Flags::FIN, 1, 3));
+        t.on_frame(Side::A, ms(0), &h(FrameType::Data, Flags::NONE, 1, 3));
+        t.on_frame(
+            Side::B,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::RST, 1, 0),
+        );
+        t.on_frame(Side::B, ms(0), &h(FrameType::Data, Flags::NONE, 1, 3));
+        t.on_frame(Side::B, ms(0), &h(FrameType::Data, Flags::NONE, 9, 3));
+        t.on_frame(Side::A, ms(0), &h(FrameType::Data, Flags::NONE, 0, 3));
+        assert_eq!(
+            kinds(&t),
+            vec![
+                FindingKind::SecondAck,
+                FindingKind::DuplicateSyn,
+                FindingKind::WrongParity,
+                FindingKind::DataAfterFin,
+                FindingKind::FrameAfterRst,
+                FindingKind::UnknownStream,
+                FindingKind::IdZeroMisuse,
+            ]
+        );
+        assert_eq!(t.stream(1).unwrap().phase, StreamPhase::Reset(Side::B));
+        // reuse after reset
+        t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 1, 0),
+        );
+        assert_eq!(kinds(&t).last(), Some(&FindingKind::IdReuse));
+    }
+
+    #[test]
+    fn pings_and_go_away() {
+        let mut t = Tracker::new(None, false);
+        t.on_frame(Side::A, ms(10), &h(FrameType::Ping, Flags::SYN, 0, 7));
+        let r = t.on_frame(Side::B, ms(13), &h(FrameType::Ping, Flags::ACK, 0, 7));
+        assert_eq!(r.rtt, Some(ms(3)));
+        t.on_frame(Side::B, ms(14), &h(FrameType::Ping, Flags::ACK, 0, 7));
+        t.on_frame(Side::B, ms(15), &h(FrameType::Ping, Flags::SYN, 0, 8));
+        t.on_frame(Side::A, ms(16), &h(FrameType::GoAway, Flags::NONE, 0, 1));
+        t.on_frame(
+            Side::B,
+            ms(17),
+            &h(FrameType::WindowUpdate, Flags::SYN, 2, 0),
+        );
+        t.finish(ms(20));
+        assert_eq!(
+            kinds(&t),
+            vec![
+                FindingKind::UnmatchedPong,
+                FindingKind::GoAway,
+                FindingKind::FramesAfterGoAway,
+                FindingKind::UnansweredPing
+            ]
+        );
+        assert_eq!(t.findings()[1].severity, super::super::Severity::Error);
+        assert_eq!(t.client(), Some(Side::A));
+        assert_eq!(t.rtts(), &[ms(3)]);
+    }
+
+    #[test]
+    fn stall_with_credit_is_reported_at_end() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 1, 0),
+        );
+        t.on_frame(
+            Side::B,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::ACK, 1, 0),
+        );
+        t.on_frame(Side::A, ms(1), &h(FrameType::Data, Flags::NONE, 1, 1000));
+        t.on_frame(
+            Side::A,
+            ms(1),
+            &h(FrameType::WindowUpdate, Flags::FIN, 1, 5000),
+        );
+        t.on_frame(Side::B, ms(2), &h(FrameType::Data, Flags::NONE, 1, 262_144));
+        t.on_frame(
+            Side::A,
+            ms(3),
+            &h(FrameType::WindowUpdate, Flags::NONE, 1, 262_144),
+        );
+        t.finish(ms(10));
+        assert_eq!(kinds(&t), vec![FindingKind::StreamOpenAtEnd]);
+        let m = &t.findings()[0].message;
+        assert!(m.contains("server stopped at 262144 bytes sent"), "{m}");
+        assert!(m.contains("267144 bytes of credit left"), "{m}");
+    }
+
+    #[test]
+    fn idle_side_with_credit_is_a_stall() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        t.on_frame(
+            Side::A,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::SYN, 3, 0),
+        );
+        t.on_frame(
+            Side::B,
+            ms(0),
+            &h(FrameType::WindowUpdate, Flags::ACK, 3, 0),
+        );
+        t.on_frame(
+            Side::A,
+            ms(1),
+            &h(FrameType::Data, Flags::NONE, 3, 400_000 - 262_144),
+        );
+        t.on_frame(Side::B, ms(2), &h(FrameType::Data, Flags::NONE, 3, 262_144));
+        t.on_frame(
+            Side::A,
+            ms(3),
+            &h(FrameType::WindowUpdate, Flags::NONE, 3, 262_144),
+        );
+        // still active half a second later: not reported
+        let mut early = t.clone();
+        early.finish(ms(500));
+        assert!(early.findings().is_empty());
+        t.finish(ms(4000));
+        assert_eq!(kinds(&t), vec![FindingKind::StreamOpenAtEnd]);
+        let m = &t.findings()[0].message;
+        assert!(m.contains("the server stopped at 262144 bytes sent"), "{m}");
+        assert!(m.contains("with 262144 bytes of credit left"), "{m}");
+        assert!(m.contains("sent nothing in the last 3.998s"), "{m}");
+    }
+
+    #[test]
+    fn mid_stream_adopts_unknown_streams_without_ledger() {
+        let mut t = Tracker::new(None, true);
+        let r = t.on_frame(Side::A, ms(0), &h(FrameType::Data, Flags::NONE, 3, 10));
+        assert_eq!(r.window, None);
+        assert!(t.findings().is_empty());
+        assert!(!t.stream(3).unwrap().ledger_known);
+    }
+}

@@ -1,0 +1,276 @@
+//! Human-readable decode output: one line per frame, like `nghttp -v`.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use yamux::frame::{FrameType, GoAwayCode};
+use yamux::tracker::{Finding, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable};
+
+use super::{flag_names, utc, Filter};
+use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
+
+/// ANSI styles, or nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    on: bool,
+}
+
+impl Style {
+    /// Colours when `on`.
+    pub fn new(on: bool) -> Style {
+        Style { on }
+    }
+    fn paint(&self, code: &'static str) -> (&'static str, &'static str) {
+        if self.on {
+            (code, "\x1b[0m")
+        } else {
+            ("", "")
+        }
+    }
+}
+
+/// Prints decode output as text.
+pub struct TextOut<W: Write> {
+    w: W,
+    style: Style,
+    absolute: bool,
+    start: Duration,
+    filter: Filter,
+    /// First write error; printing stops after it.
+    pub error: Option<io::Error>,
+}
+
+impl<W: Write> TextOut<W> {
+    /// A printer writing to `w`.
+    pub fn new(w: W, color: bool, absolute: bool, filter: Filter) -> TextOut<W> {
+        TextOut {
+            w,
+            style: Style::new(color),
+            absolute,
+            start: Duration::ZERO,
+            filter,
+            error: None,
+        }
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.w
+    }
+
+    fn put(&mut self, args: std::fmt::Arguments<'_>) {
+        if self.error.is_none() {
+            if let Err(e) = self.w.write_fmt(args) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn time(&self, ts: Duration) -> String {
+        if self.absolute {
+            utc(ts)
+        } else {
+            format!("{:>11.6}", ts.saturating_sub(self.start).as_secs_f64())
+        }
+    }
+
+    fn pad(&self) -> &'static str {
+        if self.absolute {
+            "                           "
+        } else {
+            "           "
+        }
+    }
+
+    fn arrow(side: Side) -> &'static str {
+        match side {
+            Side::A => "→",
+            Side::B => "←",
+        }
+    }
+
+    fn finding_line(&mut self, f: &Finding) {
+        let (s, e) = self.style.paint(match f.severity {
+            Severity::Error => "\x1b[1;31m",
+            Severity::Warning => "\x1b[33m",
+            Severity::Info => "\x1b[34m",
+        });
+        let pad = self.pad();
+        self.put(format_args!(
+            "{pad}  {s}! {} {} ({}){e}: {}\n",
+            f.severity.name(),
+            f.kind,
+            f.rule,
+            f.message
+        ));
+    }
+
+    /// Prints the run's summary.
+    pub fn summary(&mut self, s: &Summary) {
+        self.put(format_args!(
+            "summary: {} packets, {} TCP connections, {} yamux, {} frames; findings: {} errors, {} warnings, {} info\n",
+            s.packets, s.connections, s.yamux_connections, s.frames, s.findings[2], s.findings[1], s.findings[0]
+        ));
+        if s.bad_packets > 0 {
+            self.put(format_args!(
+                "note: {} packets could not be parsed",
+                s.bad_packets
+            ));
+            let ex: Vec<String> = s
+                .bad_packet_examples
+                .iter()
+                .map(|(i, r)| format!("#{i}: {r}"))
+                .collect();
+            self.put(format_args!(" ({})\n", ex.join("; ")));
+        }
+        if let Some(e) = &s.read_error {
+            self.put(format_args!("note: reading stopped early: {e}\n"));
+        }
+    }
+}
+
+impl<W: Write> Observer for TextOut<W> {
+    fn start(&mut self, ts: Duration) {
+        self.start = ts;
+    }
+
+    fn connection(&mut self, c: &ConnInfo) {
+        if !self.filter.conn_ok(c) {
+            return;
+        }
+        let (s, e) = self.style.paint("\x1b[1m");
+        let how = if c.handshake {
+            "TCP handshake seen"
+        } else {
+            "start missing from the capture: decoding from the first plausible header"
+        };
+        self.put(format_args!(
+            "{s}conn {}: {} → {}{e} ({how})\n",
+            c.id, c.a, c.b
+        ));
+    }
+
+    fn preamble(&mut self, c: &ConnInfo, side: Side, ts: Duration, line: &PreambleLine) {
+        if !self.filter.events_ok(c) {
+            return;
+        }
+        let t = self.time(ts);
+        self.put(format_args!(
+            "{t}  {} {}  multistream   {:?}\n",
+            c.id,
+            Self::arrow(side),
+            line.text
+        ));
+    }
+
+    fn frame(&mut self, ev: &FrameEvent<'_>) {
+        let c = ev.conn;
+        let side = ev.side;
+        let ts = ev.ts;
+        let h = ev.header;
+        let rec = ev.record;
+        let findings = ev.findings;
+        if self.filter.frame_ok(c, h) {
+            let t = self.time(ts);
+            let (ds, de) = self.style.paint("\x1b[2m");
+            let (ts_, te) = self.style.paint(match h.typ {
+                FrameType::Data => "\x1b[32m",
+                FrameType::WindowUpdate => "\x1b[36m",
+                FrameType::Ping => "\x1b[35m",
+                FrameType::GoAway => "\x1b[1;33m",
+            });
+            let value = match h.typ {
+                FrameType::Data => format!("len {}", h.length),
+                FrameType::WindowUpdate => format!("delta {}", h.length),
+                FrameType::Ping => format!("value {}", h.length),
+                FrameType::GoAway => format!("code {}", GoAwayCode::new(h.length)),
+            };
+            let flags = flag_names(h.flags);
+            let mut line = format!(
+                "{ds}{t}{de}  {} {}  {ts_}{:<13}{te} {:<11} stream {:<5} {:<16}",
+                c.id,
+                Self::arrow(side),
+                h.typ.name(),
+                if h.flags.is_empty() { "-" } else { &flags },
+                h.stream_id.val(),
+                value
+            );
+            if let Some(w) = rec.window {
+                line.push_str(&format!(" window {} → {}", w.before, w.after));
+            }
+            match rec.phase {
+                Some(StreamPhase::HalfClosed(s)) => {
+                    line.push_str(&format!("  half-closed {}", Self::arrow(s)))
+                }
+                Some(StreamPhase::Reset(s)) => {
+                    line.push_str(&format!("  reset {}", Self::arrow(s)))
+                }
+                Some(p) => line.push_str(&format!("  {}", p.name())),
+                None => {}
+            }
+            if let Some(rtt) = rec.rtt {
+                line.push_str(&format!(" rtt {:.3} ms", rtt.as_secs_f64() * 1e3));
+            }
+            let line = line.trim_end();
+            self.put(format_args!("{line}\n"));
+        }
+        for f in findings {
+            if self.filter.finding_ok(c, f) {
+                self.finding_line(f);
+            }
+        }
+    }
+
+    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64) {
+        if !self.filter.events_ok(c) {
+            return;
+        }
+        let t = self.time(ts);
+        let (s, e) = self.style.paint("\x1b[33m");
+        self.put(format_args!(
+            "{t}  {} {}  {s}gap: {len} bytes missing from the capture at stream offset {offset}{e}\n",
+            c.id,
+            Self::arrow(side)
+        ));
+    }
+
+    fn skipped(&mut self, c: &ConnInfo, side: Side, ts: Duration, u: &Undecodable) {
+        if !self.filter.events_ok(c) || u.is_violation() {
+            return;
+        }
+        let t = self.time(ts);
+        self.put(format_args!(
+            "{t}  {} {}  skipped {} bytes at stream offset {} ({}){}\n",
+            c.id,
+            Self::arrow(side),
+            u.len,
+            u.offset,
+            u.reason,
+            if u.resynced {
+                "; resynchronised on a plausible header"
+            } else {
+                "; no frame found after them"
+            }
+        ));
+    }
+
+    fn truncated(&mut self, c: &ConnInfo, side: Side, offset: u64, have: u64, needed: u64) {
+        if !self.filter.events_ok(c) {
+            return;
+        }
+        let pad = self.pad();
+        self.put(format_args!(
+            "{pad}  {} {}  capture ends inside a frame at stream offset {offset}: {have} bytes present, {needed} missing\n",
+            c.id,
+            Self::arrow(side)
+        ));
+    }
+
+    fn finding(&mut self, c: &ConnInfo, _ts: Duration, f: &Finding) {
+        if self.filter.finding_ok(c, f) {
+            self.finding_line(f);
+        }
+    }
+
+    fn conn_end(&mut self, _c: &ConnInfo, _t: &Tracker, _tcp: &TcpFigures) {}
+}
