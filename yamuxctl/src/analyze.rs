@@ -192,6 +192,7 @@ pub struct Analyzer {
     conns: Vec<Option<Conn>>,
     by_key: HashMap<(SocketAddr, SocketAddr), usize>,
     summary: Summary,
+    held: usize,
 }
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
@@ -217,6 +218,7 @@ impl Analyzer {
             conns: Vec::new(),
             by_key: HashMap::new(),
             summary: Summary::default(),
+            held: 0,
         }
     }
 
@@ -279,18 +281,17 @@ impl Analyzer {
         ts: Duration,
         seg: &crate::capture::Segment<'_>,
         obs: &mut O,
-    ) -> usize {
+    ) -> Option<usize> {
         let k = key(seg.src, seg.dst);
         let opening = seg.syn && seg.ack.is_none();
         if let Some(&i) = self.by_key.get(&k) {
-            let reuse = opening
-                && self.conns[i]
-                    .as_ref()
-                    .is_some_and(|c| c.closed || (c.tcp[0].offset() > 0 && c.tcp[1].finished()));
-            if !reuse && self.conns[i].is_some() {
-                return i;
+            match self.conns.get(i).and_then(Option::as_ref) {
+                // packets after the end (last ACKs, retransmitted FINs)
+                None if !opening => return None,
+                None => {}
+                Some(c) if opening && (c.closed || c.tcp[0].offset() > 0) => self.end_conn(i, obs),
+                Some(_) => return Some(i),
             }
-            self.end_conn(i, obs);
         }
         // Side A is the initiator: the SYN sender, the receiver of a SYN-ACK,
         // or (no handshake) the endpoint with the higher port.
@@ -344,7 +345,7 @@ impl Analyzer {
         self.conns.push(Some(conn));
         let i = self.conns.len() - 1;
         self.by_key.insert(k, i);
-        i
+        Some(i)
     }
 
     fn segment<O: Observer + ?Sized>(
@@ -353,15 +354,21 @@ impl Analyzer {
         seg: &crate::capture::Segment<'_>,
         obs: &mut O,
     ) {
-        let i = self.conn_for(ts, seg, obs);
+        let Some(i) = self.conn_for(ts, seg, obs) else {
+            return;
+        };
         let max_body_len = self.opts.max_body_len;
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
         conn.last = conn.last.max(ts);
         if matches!(conn.kind, Kind::Other) {
+            if seg.rst || seg.fin {
+                conn.closed = true;
+            }
             return;
         }
+        let held_before = conn.tcp[0].held() + conn.tcp[1].held();
         let side = if seg.src == conn.info.a {
             Side::A
         } else {
@@ -429,14 +436,16 @@ impl Analyzer {
         if seg.rst || (conn.tcp[0].finished() && conn.tcp[1].finished()) {
             conn.closed = true;
         }
+        let held_after = conn.tcp[0].held() + conn.tcp[1].held();
+        let closed = conn.closed;
+        self.held = (self.held + held_after).saturating_sub(held_before);
+        self.summary.peak_held = self.summary.peak_held.max(self.held);
         self.detect(i, obs, false);
-        let held: usize = self
-            .conns
-            .iter()
-            .flatten()
-            .map(|c| c.tcp[0].held() + c.tcp[1].held())
-            .sum();
-        self.summary.peak_held = self.summary.peak_held.max(held);
+        if closed {
+            // both FINs or a RST: report it now, so memory follows the
+            // connections alive, not the file
+            self.end_conn(i, obs);
+        }
     }
 
     /// Decides whether connection `i` is yamux, replaying held bytes if so.

@@ -184,6 +184,8 @@ impl DecodeSink for Vec<Decoded> {
 const PLAUSIBLE_MAX_ID: u32 = 1 << 28;
 /// Largest Window Update delta taken as plausible while resynchronising.
 const PLAUSIBLE_MAX_DELTA: u32 = 1 << 30;
+/// The initial window: no frame opening a stream can carry more.
+const INITIAL_WINDOW_BYTES: u64 = 256 * 1024;
 /// Largest multistream-select message accepted.
 const MAX_PREAMBLE_MSG: usize = 1024;
 
@@ -206,6 +208,8 @@ pub fn plausible_header(raw: &RawHeader, max_body_len: u32) -> Result<(), &'stat
                 Err("data body larger than the limit")
             } else if raw.length == 0 && raw.flags == 0 {
                 Err("empty data frame without flags")
+            } else if raw.flags & 1 != 0 && u64::from(raw.length) > INITIAL_WINDOW_BYTES {
+                Err("data opening a stream with more than the initial window")
             } else {
                 Ok(())
             }
@@ -404,7 +408,15 @@ impl ByteDecoder {
                 let total = header.body_len() as u64;
                 sink.truncated(self.pos - (total - remaining), total - remaining, remaining);
             }
-            State::Header | State::Start | State::Preamble if !self.carry.is_empty() => {
+            State::Preamble if !self.carry.is_empty() => {
+                sink.undecodable(Undecodable {
+                    offset: self.carry_off,
+                    len: self.carry.len() as u64,
+                    reason: SkipReason::BadPreamble,
+                    resynced: false,
+                });
+            }
+            State::Header | State::Start if !self.carry.is_empty() => {
                 let have = self.carry.len() as u64;
                 sink.truncated(
                     self.carry_off,
@@ -579,15 +591,21 @@ impl ByteDecoder {
             if len == 0 || len > MAX_PREAMBLE_MSG {
                 return self.bad_preamble();
             }
+            // a message is a protocol id (`/...`), `na` or `ls`: printable
+            // ASCII ending in a newline; check what has arrived so far
+            let have = &self.carry[prefix.min(self.carry.len())..];
+            let have = &have[..have.len().min(len)];
+            let printable = |b: &u8| (0x20..0x7F).contains(b);
+            let body_ok = have.iter().take(len - 1).all(printable)
+                && have.first().is_none_or(|b| matches!(b, b'/' | b'n' | b'l'))
+                && (have.len() < len || have.last() == Some(&b'\n'));
+            if !body_ok {
+                return self.bad_preamble();
+            }
             let Some(msg) = self.carry.get(prefix..prefix + len) else {
                 return;
             };
-            let Some((&b'\n', text)) = msg.split_last() else {
-                return self.bad_preamble();
-            };
-            if !text.iter().all(|b| (0x20..0x7F).contains(b)) {
-                return self.bad_preamble();
-            }
+            let text = &msg[..len - 1];
             let line = PreambleLine {
                 offset: self.carry_off,
                 text: String::from_utf8_lossy(text).into_owned(),
@@ -617,20 +635,20 @@ impl ByteDecoder {
     fn scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S, at_end: bool) {
         let max = self.config.max_body_len;
         let buf = &self.carry;
-        // (position, chain length)
-        let mut best: Option<(usize, usize)> = None;
+        // (position, chain length, bytes claimed beyond the buffer)
+        let mut best: Option<(usize, usize, usize)> = None;
         let mut waiting = None;
         let mut i = 0;
         while i + HEADER_LEN <= buf.len() {
             // cheap pre-filter on version and type bytes
             if buf[i] == 0 && buf[i + 1] <= 3 {
-                let (len, open) = chain(buf, i, max);
+                let (len, open, beyond) = chain(buf, i, max);
                 if len > 0 {
                     if open && len < SCAN_CHAIN {
                         waiting.get_or_insert(i);
                     }
-                    if best.is_none_or(|(_, b)| len > b) {
-                        best = Some((i, len));
+                    if best.is_none_or(|(_, b, o)| len > b || (len == b && beyond < o)) {
+                        best = Some((i, len, beyond));
                     }
                     if len >= SCAN_CHAIN {
                         break;
@@ -641,7 +659,7 @@ impl ByteDecoder {
         }
         let settled = at_end || buf.len() >= SCAN_LOOKAHEAD;
         let found = match best {
-            Some((i, len)) if len >= SCAN_CHAIN || settled => Some(i),
+            Some((i, len, _)) if len >= SCAN_CHAIN || settled => Some(i),
             _ => None,
         };
         let State::Scan {
@@ -694,19 +712,21 @@ pub const SCAN_CHAIN: usize = 4;
 /// [`SCAN_CHAIN`]), and whether it runs into the end of `buf` (open) rather
 /// than being complete. Length 0: `i` is not plausible, or the chain meets an
 /// implausible header.
-fn chain(buf: &[u8], mut i: usize, max: u32) -> (usize, bool) {
+/// Also returns how far the chain's claimed bytes run beyond `buf` (less is
+/// more believable).
+fn chain(buf: &[u8], mut i: usize, max: u32) -> (usize, bool, usize) {
     let mut n = 0;
     while n < SCAN_CHAIN {
         let Some(raw) = buf.get(i..).and_then(RawHeader::parse) else {
-            return (n, true);
+            return (n, true, i.saturating_sub(buf.len()));
         };
         if plausible_header(&raw, max).is_err() {
-            return (0, false);
+            return (0, false, 0);
         }
         n += 1;
         i += HEADER_LEN + frame_body_len(&raw);
     }
-    (n, false)
+    (n, false, 0)
 }
 
 fn frame_body_len(raw: &RawHeader) -> usize {
@@ -794,6 +814,36 @@ mod tests {
         let frames = frames_of(&out);
         assert_eq!(frames.len(), 6);
         assert_eq!(frames[0].0, pre);
+    }
+
+    #[test]
+    fn text_that_is_not_multistream_is_undecodable() {
+        let out = ByteDecoder::decode_all(DecoderConfig::default(), b"GET / HTTP/1.1\r\n\r\n");
+        assert!(
+            matches!(
+                &out[..],
+                [Decoded::Undecodable(Undecodable {
+                    reason: SkipReason::BadPreamble,
+                    offset: 0,
+                    len: 18,
+                    ..
+                })]
+            ),
+            "{out:?}"
+        );
+        // a preamble cut short at the end is reported too
+        let out = ByteDecoder::decode_all(DecoderConfig::default(), b"\x13/multistream/1.0");
+        assert!(
+            matches!(
+                &out[..],
+                [Decoded::Undecodable(Undecodable {
+                    reason: SkipReason::BadPreamble,
+                    len: 17,
+                    ..
+                })]
+            ),
+            "{out:?}"
+        );
     }
 
     #[test]
