@@ -296,7 +296,9 @@ impl<W: Write> Observer for JsonOut<W> {
             };
             self.emit(&o);
         }
-        for f in findings {
+        let shown = self.filter.frame_ok(c, h);
+        // findings of a hidden frame only when they name a stream shown
+        for f in findings.iter().filter(|f| shown || f.stream.is_some()) {
             self.finding_obj(c, ts, f);
         }
     }
