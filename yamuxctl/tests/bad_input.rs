@@ -263,3 +263,49 @@ fn connection_without_its_start_is_decoded_from_the_first_plausible_header() {
     ));
     assert_eq!(frames_shown(&r.stdout), 3);
 }
+
+mod mutations {
+    use super::common::data;
+    use proptest::prelude::*;
+    use std::io::Cursor;
+    use yamuxctl::analyze::{Analyzer, FrameEvent, Observer, Options};
+    use yamuxctl::capture::CaptureReader;
+
+    struct Count(u64);
+    impl Observer for Count {
+        fn frame(&mut self, _ev: &FrameEvent<'_>) {
+            self.0 += 1;
+        }
+    }
+
+    fn run(bytes: Vec<u8>) {
+        if let Ok(reader) = CaptureReader::new(Cursor::new(bytes)) {
+            let mut c = Count(0);
+            let s = Analyzer::new(Options::default()).run(reader, &mut c);
+            assert_eq!(s.frames, c.0);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random byte changes and truncation anywhere in a capture never
+        /// panic, whatever they hit (file header, records, IP, TCP, yamux).
+        #[test]
+        fn damaged_captures_never_panic(
+            ng in any::<bool>(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let name = if ng { "own-ipv4-violations.pcapng" } else { "hashicorp-echo.pcap" };
+            let mut bytes = std::fs::read(data(name)).unwrap();
+            for (at, v) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = v;
+            }
+            let keep = cut.index(bytes.len() + 1);
+            bytes.truncate(keep.max(bytes.len() / 2));
+            run(bytes);
+        }
+    }
+}

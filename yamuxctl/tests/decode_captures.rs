@@ -310,6 +310,19 @@ fn colour_only_when_asked_or_on_a_terminal() {
 }
 
 #[test]
+fn pcapng_nanosecond_times() {
+    // tshark -T fields -e frame.time_epoch: 1795569954.300940955 for the
+    // first packet of the pcapng copy (if_tsresol 9)
+    let r = yamuxctl(&["decode", "--json", stall("pcapng").to_str().unwrap()]);
+    let conn = ndjson(&r.stdout, "yamuxctl.decode/v1")
+        .into_iter()
+        .find(|o| o["kind"] == "connection")
+        .unwrap();
+    let epoch = conn["epoch"].as_f64().unwrap();
+    assert!((epoch - 1_795_569_954.300_941).abs() < 1e-6, "{epoch}");
+}
+
+#[test]
 fn absolute_times() {
     let r = yamuxctl(&[
         "decode",

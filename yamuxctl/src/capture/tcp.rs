@@ -24,8 +24,9 @@ pub trait ReassemblySink {
     fn mismatch(&mut self, _off: u64, _len: u64) {}
 }
 
-/// Bytes of already delivered data kept to check retransmissions.
-const RECENT: usize = 64 * 1024;
+/// Bytes of already delivered data kept per direction to check
+/// retransmissions against; older retransmitted bytes are not compared.
+const RECENT: usize = 32 * 1024;
 
 /// One direction of a TCP connection.
 #[derive(Debug, Clone)]

@@ -147,6 +147,7 @@ struct SummaryObj<'a> {
     bad_packets: u64,
     read_error: Option<&'a str>,
     duration: f64,
+    peak_held_bytes: usize,
 }
 
 impl<W: Write> JsonOut<W> {
@@ -223,6 +224,7 @@ impl<W: Write> JsonOut<W> {
                 (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
                 _ => 0.0,
             },
+            peak_held_bytes: s.peak_held,
         };
         self.emit(&o);
     }
@@ -296,7 +298,9 @@ impl<W: Write> Observer for JsonOut<W> {
             };
             self.emit(&o);
         }
-        for f in findings {
+        let shown = self.filter.frame_ok(c, h);
+        // findings of a hidden frame only when they name a stream shown
+        for f in findings.iter().filter(|f| shown || f.stream.is_some()) {
             self.finding_obj(c, ts, f);
         }
     }

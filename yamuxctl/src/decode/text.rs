@@ -36,6 +36,7 @@ pub struct TextOut<W: Write> {
     absolute: bool,
     start: Duration,
     filter: Filter,
+    line: String,
     /// First write error; printing stops after it.
     pub error: Option<io::Error>,
 }
@@ -49,6 +50,7 @@ impl<W: Write> TextOut<W> {
             absolute,
             start: Duration::ZERO,
             filter,
+            line: String::with_capacity(256),
             error: None,
         }
     }
@@ -171,7 +173,10 @@ impl<W: Write> Observer for TextOut<W> {
         let rec = ev.record;
         let findings = ev.findings;
         if self.filter.frame_ok(c, h) {
-            let t = self.time(ts);
+            use std::fmt::Write as _;
+            // one reused buffer: no allocation per frame
+            let mut line = std::mem::take(&mut self.line);
+            line.clear();
             let (ds, de) = self.style.paint("\x1b[2m");
             let (ts_, te) = self.style.paint(match h.typ {
                 FrameType::Data => "\x1b[32m",
@@ -179,42 +184,63 @@ impl<W: Write> Observer for TextOut<W> {
                 FrameType::Ping => "\x1b[35m",
                 FrameType::GoAway => "\x1b[1;33m",
             });
-            let value = match h.typ {
-                FrameType::Data => format!("len {}", h.length),
-                FrameType::WindowUpdate => format!("delta {}", h.length),
-                FrameType::Ping => format!("value {}", h.length),
-                FrameType::GoAway => format!("code {}", GoAwayCode::new(h.length)),
-            };
+            line.push_str(ds);
+            if self.absolute {
+                line.push_str(&utc(ts));
+            } else {
+                let _ = write!(
+                    line,
+                    "{:>11.6}",
+                    ts.saturating_sub(self.start).as_secs_f64()
+                );
+            }
             let flags = flag_names(h.flags);
-            let mut line = format!(
-                "{ds}{t}{de}  {} {}  {ts_}{:<13}{te} {:<11} stream {:<5} {:<16}",
+            let _ = write!(
+                line,
+                "{de}  {} {}  {ts_}{:<13}{te} {:<11} stream {:<5} ",
                 c.id,
                 Self::arrow(side),
                 h.typ.name(),
                 if h.flags.is_empty() { "-" } else { &flags },
                 h.stream_id.val(),
-                value
             );
+            let at = line.len();
+            let _ = match h.typ {
+                FrameType::Data => write!(line, "len {}", h.length),
+                FrameType::WindowUpdate => write!(line, "delta {}", h.length),
+                FrameType::Ping => write!(line, "value {}", h.length),
+                FrameType::GoAway => write!(line, "code {}", GoAwayCode::new(h.length)),
+            };
+            while line.len() < at + 16 {
+                line.push(' ');
+            }
             if let Some(w) = rec.window {
-                line.push_str(&format!(" window {} → {}", w.before, w.after));
+                let _ = write!(line, " window {} → {}", w.before, w.after);
             }
-            match rec.phase {
+            let _ = match rec.phase {
                 Some(StreamPhase::HalfClosed(s)) => {
-                    line.push_str(&format!("  half-closed {}", Self::arrow(s)))
+                    write!(line, "  half-closed {}", Self::arrow(s))
                 }
-                Some(StreamPhase::Reset(s)) => {
-                    line.push_str(&format!("  reset {}", Self::arrow(s)))
-                }
-                Some(p) => line.push_str(&format!("  {}", p.name())),
-                None => {}
-            }
+                Some(StreamPhase::Reset(s)) => write!(line, "  reset {}", Self::arrow(s)),
+                Some(p) => write!(line, "  {}", p.name()),
+                None => Ok(()),
+            };
             if let Some(rtt) = rec.rtt {
-                line.push_str(&format!(" rtt {:.3} ms", rtt.as_secs_f64() * 1e3));
+                let _ = write!(line, " rtt {:.3} ms", rtt.as_secs_f64() * 1e3);
             }
-            let line = line.trim_end();
-            self.put(format_args!("{line}\n"));
+            let trimmed = line.trim_end().len();
+            line.truncate(trimmed);
+            line.push('\n');
+            if self.error.is_none() {
+                if let Err(e) = self.w.write_all(line.as_bytes()) {
+                    self.error = Some(e);
+                }
+            }
+            self.line = line;
         }
-        for f in findings {
+        let shown = self.filter.frame_ok(c, h);
+        // findings of a hidden frame only when they name a stream shown
+        for f in findings.iter().filter(|f| shown || f.stream.is_some()) {
             if self.filter.finding_ok(c, f) {
                 self.finding_line(f);
             }
