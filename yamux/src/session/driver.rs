@@ -20,12 +20,13 @@ use crate::frame::{Frame, FrameCodec};
 const READ_CHUNK: usize = 512 * 1024;
 /// Free space below which the driver switches to another read buffer.
 const READ_MIN: usize = 64 * 1024;
-/// Retired read buffers kept for reuse.
-const READ_POOL: usize = 8;
+/// Free read buffers kept for reuse.
+const READ_POOL: usize = 2;
+/// Rounds per poll before the driver yields, so that woken readers run
+/// while the data they were woken for is still in the cache.
+const BUDGET: usize = 4;
 /// Writers woken per round when transmit space frees up.
 const SPACE_WAKE_BATCH: usize = 16;
-/// Iterations per poll before yielding to other tasks.
-const BUDGET: usize = 64;
 
 pub(super) struct Driver<T> {
     io: T,
@@ -110,25 +111,26 @@ where
         if self.rbuf.try_reclaim(READ_CHUNK) {
             return;
         }
+        // Retired buffers are pinned by unread bodies (bounded by the
+        // streams' windows) or free; keep at most READ_POOL free ones.
         let mut next = None;
-        for _ in 0..self.retired.len() {
-            let Some(mut b) = self.retired.pop_front() else {
-                break;
-            };
-            if b.try_reclaim(READ_CHUNK) {
-                next = Some(b);
-                break;
+        let mut free = 0;
+        self.retired.retain_mut(|b| {
+            if !b.try_reclaim(READ_CHUNK) {
+                return true;
             }
-            self.retired.push_back(b);
-        }
+            if next.is_none() {
+                next = Some(std::mem::take(b));
+                return false;
+            }
+            free += 1;
+            free <= READ_POOL
+        });
         let mut next = next.unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK));
         // Carry over the start of a partial frame.
         next.extend_from_slice(&self.rbuf);
         let mut old = std::mem::replace(&mut self.rbuf, next);
         old.clear();
-        if self.retired.len() >= READ_POOL {
-            self.retired.pop_front();
-        }
         self.retired.push_back(old);
     }
 

@@ -26,13 +26,13 @@ use crate::proto::{Connection, Event, Role};
 
 pub use stream::Stream;
 
+/// Transmit buffer size above which writers wait for the driver.
+const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
+
 /// The current time from tokio's clock (so paused test time works).
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
-
-/// Transmit buffer size above which writers wait for the driver.
-const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct StreamWakers {
