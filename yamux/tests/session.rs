@@ -458,3 +458,12 @@ async fn tcp_64_mib_on_10_streams_with_checksums() {
     }
     c.close().await.unwrap();
 }
+
+#[test]
+fn session_and_stream_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send + Unpin>() {}
+    send_sync::<Session>();
+    send::<yamux::Stream>();
+    send_sync::<Error>();
+}

@@ -196,6 +196,9 @@ impl Drop for SessionRef {
 /// A yamux session over one transport. Cheap to clone; every clone drives
 /// the same session. The constructors spawn the driver task on the current
 /// tokio runtime (they panic outside one, like `tokio::spawn`).
+///
+/// Dropping the last clone sends Go Away 0 (no new streams either way);
+/// the session then closes once every [`Stream`] has been dropped.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<SessionRef>,
