@@ -31,6 +31,9 @@ use crate::frame::{
 
 use stream::{ResetKind, StreamState};
 
+/// Unanswered pings remembered at most.
+const MAX_OUTSTANDING_PINGS: usize = 1024;
+
 /// Which side of the session this is (`ids.parity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -588,6 +591,13 @@ impl Connection {
     }
 
     fn send_ping(&mut self, now: Instant) -> u32 {
+        // Pings a peer never answers must not accumulate: forget the
+        // oldest beyond a bound.
+        if self.pings.len() >= MAX_OUTSTANDING_PINGS {
+            if let Some(oldest) = self.pings.iter().min_by_key(|(_, t)| **t).map(|(v, _)| *v) {
+                self.pings.remove(&oldest);
+            }
+        }
         let mut value = self.next_ping;
         while self.pings.contains_key(&value) {
             value = value.wrapping_add(1);

@@ -22,6 +22,10 @@ const READ_CHUNK: usize = 512 * 1024;
 const READ_MIN: usize = 64 * 1024;
 /// Free read buffers kept for reuse.
 const READ_POOL: usize = 2;
+/// Retired read buffers (pinned by unread bodies) before bodies are copied.
+const READ_PIN_LIMIT: usize = 8;
+/// Data bodies smaller than this are copied out of the read buffer.
+const COPY_BELOW: usize = 4096;
 /// Rounds per poll before the driver yields, so that woken readers run
 /// while the data they were woken for is still in the cache.
 const BUDGET: usize = 4;
@@ -169,7 +173,17 @@ where
                 }
             }
             match self.codec.decode_frame(&mut self.rbuf) {
-                Ok(Some(f)) => {
+                Ok(Some(mut f)) => {
+                    // Bodies are slices of the read buffer and keep all of
+                    // it alive until read. Small bodies, and every body once
+                    // a few buffers are pinned by unread data, are copied
+                    // out instead, so unread data never pins more than
+                    // READ_PIN_LIMIT buffers.
+                    if !f.body.is_empty()
+                        && (f.body.len() < COPY_BELOW || self.retired.len() >= READ_PIN_LIMIT)
+                    {
+                        f.body = bytes::Bytes::copy_from_slice(&f.body);
+                    }
                     #[cfg(feature = "faults")]
                     if self.wu_reads_body && f.header.typ == crate::frame::FrameType::WindowUpdate {
                         // Deliberate bug: treat the delta as a body length.
