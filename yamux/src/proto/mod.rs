@@ -252,6 +252,20 @@ impl Connection {
         })
     }
 
+    /// Snapshots of every stream held, by id.
+    pub fn stream_infos(&self) -> Vec<(StreamId, StreamInfo)> {
+        let mut v: Vec<_> = self
+            .streams
+            .keys()
+            .filter_map(|id| {
+                let id = StreamId::new(*id);
+                self.stream_info(id).map(|i| (id, i))
+            })
+            .collect();
+        v.sort_by_key(|(id, _)| id.val());
+        v
+    }
+
     /// The error a stream operation reports for `id`, if the stream failed.
     pub fn stream_error(&self, id: StreamId) -> Option<Error> {
         match self.streams.get(&id.val()) {

@@ -385,6 +385,13 @@ impl Session {
         .await
     }
 
+    /// Snapshots of every stream's protocol state (windows, credit, FIN and
+    /// RST flags), for diagnostics.
+    pub fn stream_infos(&self) -> Vec<(crate::frame::StreamId, crate::proto::StreamInfo)> {
+        let st = self.shared().lock();
+        st.conn.stream_infos()
+    }
+
     /// True once the session is over.
     pub fn is_closed(&self) -> bool {
         self.shared().lock().conn.is_closed()
