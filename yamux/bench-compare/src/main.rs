@@ -151,7 +151,8 @@ impl Client {
 /// polls the connection.
 fn rust_client(tcp: TcpStream) -> Client {
     let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<rust_yamux::Stream>>();
-    let mut conn = rust_yamux::Connection::new(tcp.compat(), rust_config(), rust_yamux::Mode::Client);
+    let mut conn =
+        rust_yamux::Connection::new(tcp.compat(), rust_config(), rust_yamux::Mode::Client);
     tokio::spawn(async move {
         let mut pending: Vec<oneshot::Sender<rust_yamux::Stream>> = Vec::new();
         let mut done = false;
@@ -504,7 +505,12 @@ fn main() {
         .expect("runtime");
     if args.iter().any(|a| a == "--interop") {
         let mut failed = false;
-        for (ci, si) in [(Imp::Rust, Imp::Rust), (Imp::Ours, Imp::Rust), (Imp::Rust, Imp::Ours), (Imp::Ours, Imp::Ours)] {
+        for (ci, si) in [
+            (Imp::Rust, Imp::Rust),
+            (Imp::Ours, Imp::Rust),
+            (Imp::Rust, Imp::Ours),
+            (Imp::Ours, Imp::Ours),
+        ] {
             let bad = rt.block_on(interop(ci, si, 100, 1 << 20));
             println!(
                 "{} client -> {} server: 100 streams x 1 MiB echoed, {} bad",
@@ -566,14 +572,20 @@ fn main() {
             if want("single") {
                 let (v, c) = rt.block_on(throughput(imp, o, 1, single));
                 let (v, c) = (v / mib, c / mib);
-                eprintln!("rep {rep} {:<10} single  {v:.0} MiB/s  {c:.0} MiB/cpu-s", imp.name());
+                eprintln!(
+                    "rep {rep} {:<10} single  {v:.0} MiB/s  {c:.0} MiB/cpu-s",
+                    imp.name()
+                );
                 rows[0].values[i].push(v);
                 rows[4].values[i].push(c);
             }
             if want("multi") {
                 let (v, c) = rt.block_on(throughput(imp, o, 100, multi));
                 let (v, c) = (v / mib, c / mib);
-                eprintln!("rep {rep} {:<10} multi   {v:.0} MiB/s  {c:.0} MiB/cpu-s", imp.name());
+                eprintln!(
+                    "rep {rep} {:<10} multi   {v:.0} MiB/s  {c:.0} MiB/cpu-s",
+                    imp.name()
+                );
                 rows[1].values[i].push(v);
                 rows[5].values[i].push(c);
             }
@@ -589,15 +601,21 @@ fn main() {
             }
         }
     }
-    println!(
-        "| scenario | unit | raw TCP | ours | rust-yamux | ours / raw | ours vs rust-yamux |"
-    );
+    println!("| scenario | unit | raw TCP | ours | rust-yamux | ours / raw | ours vs rust-yamux |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         let m: Vec<f64> = r.values.iter().map(|v| median(v.clone())).collect();
         let (raw, us, rust) = (m[0], m[1], m[2]);
-        let vs_raw = if r.higher_is_better { us / raw } else { raw / us };
-        let vs_rust = if r.higher_is_better { us / rust } else { rust / us };
+        let vs_raw = if r.higher_is_better {
+            us / raw
+        } else {
+            raw / us
+        };
+        let vs_rust = if r.higher_is_better {
+            us / rust
+        } else {
+            rust / us
+        };
         let pct = |x: f64| {
             if x.is_nan() {
                 "n/a".to_string()
