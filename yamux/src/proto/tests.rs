@@ -818,3 +818,16 @@ mod faults {
         assert_eq!(s.read_all(sid(1)), b"ab");
     }
 }
+
+#[test]
+fn huge_configured_durations_do_not_overflow() {
+    let mut cfg = Config::default();
+    cfg.keep_alive = Some(Duration::MAX);
+    cfg.keep_alive_timeout = Duration::MAX;
+    cfg.stream_open_timeout = Some(Duration::MAX);
+    let mut c = T::with(Role::Client, cfg);
+    c.open();
+    assert_eq!(c.c.poll_timeout(), None);
+    c.advance(Duration::from_secs(3600));
+    assert!(c.c.close_reason().is_none());
+}

@@ -217,7 +217,7 @@ where
                 Poll::Pending => {
                     // A coarse timer: armed once, checked when it fires.
                     if self.write_deadline.is_none() {
-                        self.write_deadline = Some(now() + self.write_timeout);
+                        self.write_deadline = now().checked_add(self.write_timeout);
                         self.write_mark = self.written;
                     }
                     return progress;
@@ -276,7 +276,7 @@ where
                         self.write_deadline = None;
                     } else if self.written != self.write_mark {
                         // Progress since the timer was armed: re-arm.
-                        self.write_deadline = Some(now + self.write_timeout);
+                        self.write_deadline = now.checked_add(self.write_timeout);
                         self.write_mark = self.written;
                     } else {
                         st.conn.handle_write_timeout();
