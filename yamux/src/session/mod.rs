@@ -7,6 +7,37 @@
 //! copy), which the driver swaps out whole and writes with few syscalls;
 //! reads copy once from the received frame bodies, which are slices of the
 //! driver's large read buffer.
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use yamux::{Config, Session};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Any AsyncRead + AsyncWrite transport: a TcpStream, or an in-memory pipe.
+//! let (a, b) = tokio::io::duplex(64 * 1024);
+//! let client = Session::client(a, Config::default());
+//! let server = Session::server(b, Config::default());
+//!
+//! let mut out = client.open().await?; // sends WU|SYN at once
+//! out.write_all(b"hello").await?;
+//! out.shutdown().await?; // FIN: half-close
+//!
+//! let mut inb = server.accept().await?; // ACKed on accept (the default)
+//! let mut got = String::new();
+//! inb.read_to_string(&mut got).await?;
+//! assert_eq!(got, "hello");
+//! inb.write_all(b"bye").await?;
+//! inb.shutdown().await?;
+//!
+//! let mut reply = String::new();
+//! out.read_to_string(&mut reply).await?;
+//! assert_eq!(reply, "bye");
+//! println!("rtt {:?}", client.ping().await?);
+//! client.close().await?; // flush, Go Away 0, close the transport
+//! # Ok(())
+//! # }
+//! ```
 
 mod driver;
 mod stream;
