@@ -925,6 +925,10 @@ impl Connection {
             return;
         }
         st.reset = Some(kind);
+        // Discarded bytes count as consumed, so the ledger still balances.
+        st.unreported = st
+            .unreported
+            .saturating_add(u32::try_from(st.buffered).unwrap_or(u32::MAX));
         st.buf.clear();
         st.buffered = 0;
         if st.in_backlog {
