@@ -136,15 +136,21 @@ impl Clone for Error {
 }
 
 impl Error {
-    /// The `io::ErrorKind` a stream reports for this error.
+    /// The `io::ErrorKind` a stream reports for this error:
+    /// `ConnectionReset` only for a stream reset by the peer,
+    /// `ConnectionRefused` for a refused open, `BrokenPipe` after a local
+    /// FIN or reset, `TimedOut` for timeouts, `ConnectionAborted` once the
+    /// session is over.
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
             Error::StreamReset => io::ErrorKind::ConnectionReset,
             Error::StreamRefused => io::ErrorKind::ConnectionRefused,
             Error::StreamResetLocally | Error::StreamClosed => io::ErrorKind::BrokenPipe,
             Error::Timeout | Error::KeepAliveTimeout => io::ErrorKind::TimedOut,
-            Error::Io(e) => e.kind(),
-            Error::SessionClosed
+            // The transport's own kind (e.g. ConnectionReset) would look like
+            // a stream reset; the session-level cause stays in the source.
+            Error::Io(_)
+            | Error::SessionClosed
             | Error::GoAway(_)
             | Error::GoingAway(_)
             | Error::Protocol(_)
@@ -157,5 +163,32 @@ impl Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         io::Error::new(e.io_kind(), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_io_errors_keep_the_cause_and_a_distinct_kind() {
+        let e: io::Error = Error::Io(io::ErrorKind::ConnectionReset.into()).into();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
+        assert!(matches!(
+            e.get_ref().and_then(|s| s.downcast_ref::<Error>()),
+            Some(Error::Io(_))
+        ));
+        let e: io::Error = Error::StreamReset.into();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        let p = ProtocolError::WindowOverrun {
+            stream: StreamId::new(1),
+            length: 10,
+            window: 5,
+        };
+        assert_eq!(p.rule(), "flow.overrun");
+        assert_eq!(
+            Error::Protocol(p).to_string(),
+            "protocol error: 10 bytes of data on stream 1 exceed the remaining receive window of 5 bytes (flow.overrun)"
+        );
     }
 }

@@ -31,6 +31,9 @@ use crate::frame::{
 
 use stream::{ResetKind, StreamState};
 
+/// Unanswered pings remembered at most.
+const MAX_OUTSTANDING_PINGS: usize = 1024;
+
 /// Which side of the session this is (`ids.parity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -135,7 +138,7 @@ pub struct Connection {
     next_ping: u32,
     rtt: Option<Duration>,
     keepalive_next: Option<Instant>,
-    keepalive_ping: Option<(u32, Instant)>,
+    keepalive_ping: Option<(u32, Option<Instant>)>,
     go_away_sent: Option<GoAwayCode>,
     go_away_received: Option<GoAwayCode>,
     closed: Option<Error>,
@@ -156,7 +159,7 @@ impl Connection {
         };
         #[cfg(not(feature = "faults"))]
         let first = role.first_id();
-        let keepalive_next = config.keep_alive.map(|iv| now + iv);
+        let keepalive_next = config.keep_alive.and_then(|iv| now.checked_add(iv));
         let mut c = Connection {
             role,
             config,
@@ -249,6 +252,20 @@ impl Connection {
         })
     }
 
+    /// Snapshots of every stream held, by id.
+    pub fn stream_infos(&self) -> Vec<(StreamId, StreamInfo)> {
+        let mut v: Vec<_> = self
+            .streams
+            .keys()
+            .filter_map(|id| {
+                let id = StreamId::new(*id);
+                self.stream_info(id).map(|i| (id, i))
+            })
+            .collect();
+        v.sort_by_key(|(id, _)| id.val());
+        v
+    }
+
     /// The error a stream operation reports for `id`, if the stream failed.
     pub fn stream_error(&self, id: StreamId) -> Option<Error> {
         match self.streams.get(&id.val()) {
@@ -320,9 +337,12 @@ impl Connection {
             }
         }
         let mut t = self.open_deadlines.peek().map(|Reverse((t, _))| *t);
-        for c in [self.keepalive_next, self.keepalive_ping.map(|(_, d)| d)]
-            .into_iter()
-            .flatten()
+        for c in [
+            self.keepalive_next,
+            self.keepalive_ping.and_then(|(_, d)| d),
+        ]
+        .into_iter()
+        .flatten()
         {
             t = Some(t.map_or(c, |t| t.min(c)));
         }
@@ -335,7 +355,7 @@ impl Connection {
         if self.closed.is_some() {
             return;
         }
-        if let Some((_, deadline)) = self.keepalive_ping {
+        if let Some((_, Some(deadline))) = self.keepalive_ping {
             if now >= deadline {
                 self.fail(Error::KeepAliveTimeout, None);
                 return;
@@ -345,7 +365,8 @@ impl Connection {
             if now >= at && self.keepalive_ping.is_none() {
                 self.keepalive_next = None;
                 let value = self.send_ping(now);
-                self.keepalive_ping = Some((value, now + self.config.keep_alive_timeout));
+                self.keepalive_ping =
+                    Some((value, now.checked_add(self.config.keep_alive_timeout)));
             }
         }
         while let Some(&Reverse((at, id))) = self.open_deadlines.peek() {
@@ -396,7 +417,9 @@ impl Connection {
         self.streams.insert(id, st);
         self.push_wu(Flags::SYN, sid, window - INITIAL_WINDOW);
         if let Some(t) = self.config.stream_open_timeout {
-            self.open_deadlines.push(Reverse((now + t, id)));
+            if let Some(at) = now.checked_add(t) {
+                self.open_deadlines.push(Reverse((at, id)));
+            }
         }
         Ok(Some(sid))
     }
@@ -588,6 +611,13 @@ impl Connection {
     }
 
     fn send_ping(&mut self, now: Instant) -> u32 {
+        // Pings a peer never answers must not accumulate: forget the
+        // oldest beyond a bound.
+        if self.pings.len() >= MAX_OUTSTANDING_PINGS {
+            if let Some(oldest) = self.pings.iter().min_by_key(|(_, t)| **t).map(|(v, _)| *v) {
+                self.pings.remove(&oldest);
+            }
+        }
         let mut value = self.next_ping;
         while self.pings.contains_key(&value) {
             value = value.wrapping_add(1);
@@ -675,7 +705,7 @@ impl Connection {
             self.rtt = Some(rtt);
             if self.keepalive_ping.is_some_and(|(v, _)| v == h.length) {
                 self.keepalive_ping = None;
-                self.keepalive_next = self.config.keep_alive.map(|iv| now + iv);
+                self.keepalive_next = self.config.keep_alive.and_then(|iv| now.checked_add(iv));
             }
             self.events.push_back(Event::Pong {
                 value: h.length,
@@ -867,10 +897,13 @@ impl Connection {
         let mut delta = st.unreported;
         if auto_tune {
             if let (Some(rtt), Some(last)) = (rtt, st.last_credit_at) {
-                if now.saturating_duration_since(last) < rtt * 4 && st.recv_max < max {
+                if now.saturating_duration_since(last) < rtt.saturating_mul(4) && st.recv_max < max
+                {
                     let grown = st.recv_max.saturating_mul(2).min(max);
-                    delta += grown - st.recv_max;
-                    st.recv_max = grown;
+                    if let Some(d) = delta.checked_add(grown - st.recv_max) {
+                        delta = d;
+                        st.recv_max = grown;
+                    }
                 }
             }
             st.last_credit_at = Some(now);
@@ -892,6 +925,10 @@ impl Connection {
             return;
         }
         st.reset = Some(kind);
+        // Discarded bytes count as consumed, so the ledger still balances.
+        st.unreported = st
+            .unreported
+            .saturating_add(u32::try_from(st.buffered).unwrap_or(u32::MAX));
         st.buf.clear();
         st.buffered = 0;
         if st.in_backlog {

@@ -579,6 +579,17 @@ fn ping_reports_the_round_trip_time() {
 }
 
 #[test]
+fn unanswered_pings_do_not_accumulate() {
+    let mut c = T::new(Role::Client);
+    for _ in 0..1500 {
+        c.c.ping(c.now).unwrap();
+        c.now += Duration::from_millis(1);
+    }
+    assert_eq!(c.c.pings.len(), MAX_OUTSTANDING_PINGS);
+    assert_eq!(c.sent().len(), 1500);
+}
+
+#[test]
 fn keep_alive_pings_at_the_interval_and_times_out() {
     let mut cfg = Config::default();
     cfg.keep_alive = Some(Duration::from_secs(30));
@@ -805,5 +816,137 @@ mod faults {
         s.recv(data(1, Flags::NONE, b"b"));
         s.c.accept().unwrap();
         assert_eq!(s.read_all(sid(1)), b"ab");
+    }
+}
+
+#[test]
+fn huge_configured_durations_do_not_overflow() {
+    let mut cfg = Config::default();
+    cfg.keep_alive = Some(Duration::MAX);
+    cfg.keep_alive_timeout = Duration::MAX;
+    cfg.stream_open_timeout = Some(Duration::MAX);
+    let mut c = T::with(Role::Client, cfg);
+    c.open();
+    assert_eq!(c.c.poll_timeout(), None);
+    c.advance(Duration::from_secs(3600));
+    assert!(c.c.close_reason().is_none());
+}
+
+// ----- property: random peers and applications ------------------------------
+
+mod prop {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Recv {
+            typ: u8,
+            flags: u16,
+            id: u32,
+            len: u32,
+        },
+        Open,
+        Accept,
+        Write(u32, usize),
+        Read(u32, usize),
+        CloseWrite(u32),
+        Reset(u32),
+        Release(u32),
+        Ping,
+        GoAway,
+        Advance(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let id = 0u32..8;
+        prop_oneof![
+            4 => (0u8..4, 0u16..16, id.clone(), prop_oneof![0u32..70_000, any::<u32>()])
+                .prop_map(|(typ, flags, id, len)| Step::Recv { typ, flags, id, len }),
+            1 => Just(Step::Open),
+            1 => Just(Step::Accept),
+            2 => (id.clone(), 0usize..200_000).prop_map(|(i, n)| Step::Write(i, n)),
+            2 => (id.clone(), 0usize..200_000).prop_map(|(i, n)| Step::Read(i, n)),
+            1 => id.clone().prop_map(Step::CloseWrite),
+            1 => id.clone().prop_map(Step::Reset),
+            1 => id.prop_map(Step::Release),
+            1 => Just(Step::Ping),
+            1 => Just(Step::GoAway),
+            1 => (0u64..20_000).prop_map(Step::Advance),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the peer sends and the application does: no panic, the
+        /// receive-window ledger balances, every frame sent is valid, and
+        /// Data sent on a stream never exceeds the credit the peer granted.
+        #[test]
+        fn ledger_balances_and_sender_is_strict(
+            server in any::<bool>(),
+            steps in proptest::collection::vec(step(), 1..60),
+        ) {
+            let mut cfg = Config::default();
+            cfg.stream_open_timeout = Some(Duration::from_secs(5));
+            cfg.keep_alive = Some(Duration::from_secs(3));
+            let mut t = T::with(if server { Role::Server } else { Role::Client }, cfg);
+            // The peer's view: credit granted to us per stream, and data we sent.
+            let mut granted: HashMap<u32, u64> = HashMap::new();
+            let mut sent_data: HashMap<u32, u64> = HashMap::new();
+            for s in steps {
+                match s {
+                    Step::Recv { typ, flags, id, len } => {
+                        let typ = FrameType::from_u8(typ).unwrap();
+                        let h = Header::new(typ, Flags::from_bits(flags), sid(id), len);
+                        let f = if typ == FrameType::Data {
+                            let len = len.min(70_000);
+                            Frame::data(sid(id), Flags::from_bits(flags), vec![0u8; len as usize])
+                        } else {
+                            Frame::control(h)
+                        };
+                        if typ == FrameType::WindowUpdate && id != 0 {
+                            *granted.entry(id).or_insert(256 * 1024) += u64::from(len);
+                        }
+                        t.recv(f);
+                    }
+                    Step::Open => { let _ = t.c.open(t.now); }
+                    Step::Accept => { let _ = t.c.accept(); }
+                    Step::Write(i, n) => { let _ = t.c.write(sid(i), &vec![1u8; n]); }
+                    Step::Read(i, n) => {
+                        let mut b = vec![0u8; n];
+                        let _ = t.c.read(t.now, sid(i), &mut b);
+                    }
+                    Step::CloseWrite(i) => { let _ = t.c.close_write(sid(i)); }
+                    Step::Reset(i) => t.c.reset(sid(i)),
+                    Step::Release(i) => t.c.release(sid(i)),
+                    Step::Ping => { let _ = t.c.ping(t.now); }
+                    Step::GoAway => t.c.go_away(GoAwayCode::NORMAL),
+                    Step::Advance(ms) => t.advance(Duration::from_millis(ms)),
+                }
+                for st in t.c.streams.values() {
+                    prop_assert_eq!(
+                        u64::from(st.recv_window) + st.buffered as u64 + u64::from(st.unreported),
+                        u64::from(st.recv_max)
+                    );
+                }
+                for f in t.sent() {
+                    prop_assert!(f.check().is_ok());
+                    if f.header.typ == FrameType::Data {
+                        prop_assert!(f.header.length <= 64 * 1024);
+                        prop_assert!(!f.header.stream_id.is_session());
+                        let id = f.header.stream_id.val();
+                        let total = sent_data.entry(id).or_insert(0);
+                        *total += u64::from(f.header.length);
+                        let limit = granted.get(&id).copied().unwrap_or(256 * 1024);
+                        prop_assert!(*total <= limit, "stream {id}: sent {total} > granted {limit}");
+                    }
+                }
+                while t.c.poll_event().is_some() {}
+            }
+        }
     }
 }

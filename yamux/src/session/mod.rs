@@ -7,6 +7,37 @@
 //! copy), which the driver swaps out whole and writes with few syscalls;
 //! reads copy once from the received frame bodies, which are slices of the
 //! driver's large read buffer.
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use yamux::{Config, Session};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Any AsyncRead + AsyncWrite transport: a TcpStream, or an in-memory pipe.
+//! let (a, b) = tokio::io::duplex(64 * 1024);
+//! let client = Session::client(a, Config::default());
+//! let server = Session::server(b, Config::default());
+//!
+//! let mut out = client.open().await?; // sends WU|SYN at once
+//! out.write_all(b"hello").await?;
+//! out.shutdown().await?; // FIN: half-close
+//!
+//! let mut inb = server.accept().await?; // ACKed on accept (the default)
+//! let mut got = String::new();
+//! inb.read_to_string(&mut got).await?;
+//! assert_eq!(got, "hello");
+//! inb.write_all(b"bye").await?;
+//! inb.shutdown().await?;
+//!
+//! let mut reply = String::new();
+//! out.read_to_string(&mut reply).await?;
+//! assert_eq!(reply, "bye");
+//! println!("rtt {:?}", client.ping().await?);
+//! client.close().await?; // flush, Go Away 0, close the transport
+//! # Ok(())
+//! # }
+//! ```
 
 mod driver;
 mod stream;
@@ -26,13 +57,13 @@ use crate::proto::{Connection, Event, Role};
 
 pub use stream::Stream;
 
+/// Transmit buffer size above which writers wait for the driver.
+const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
+
 /// The current time from tokio's clock (so paused test time works).
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
-
-/// Transmit buffer size above which writers wait for the driver.
-const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct StreamWakers {
@@ -196,6 +227,9 @@ impl Drop for SessionRef {
 /// A yamux session over one transport. Cheap to clone; every clone drives
 /// the same session. The constructors spawn the driver task on the current
 /// tokio runtime (they panic outside one, like `tokio::spawn`).
+///
+/// Dropping the last clone sends Go Away 0 (no new streams either way);
+/// the session then closes once every [`Stream`] has been dropped.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<SessionRef>,
@@ -380,6 +414,13 @@ impl Session {
             Poll::Pending
         })
         .await
+    }
+
+    /// Snapshots of every stream's protocol state (windows, credit, FIN and
+    /// RST flags), for diagnostics.
+    pub fn stream_infos(&self) -> Vec<(crate::frame::StreamId, crate::proto::StreamInfo)> {
+        let st = self.shared().lock();
+        st.conn.stream_infos()
     }
 
     /// True once the session is over.
