@@ -1,2 +1,15 @@
-//! Conformance runner for yamux implementations (see docs/adapters.md and
-//! docs/vectors.md).
+//! Conformance runner for yamux implementations.
+//!
+//! - [`vector`]: the scenario vector format (`vectors/session/*.json`,
+//!   docs/vectors.md), loaded and validated strictly.
+//! - [`spec`]: rule ids of docs/spec.md.
+//! - [`peer`]: the scripted test peer, on the `yamux::frame` codec.
+//! - [`adapter`]: the adapter protocol (docs/adapters.md) seen from the runner.
+//! - [`run`]: selection, parallel execution, retries, expectations, outcomes.
+//! - [`report`]: text, NDJSON and JUnit reports.
+#![forbid(unsafe_code)]
+
+pub mod paths;
+pub mod report;
+pub mod spec;
+pub mod vector;

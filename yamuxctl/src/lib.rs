@@ -2,3 +2,4 @@
 //! reusable by the fuzz targets.
 
 pub mod hexframes;
+pub mod conform_cli;

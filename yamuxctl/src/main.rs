@@ -18,6 +18,8 @@ enum Command {
         /// Hex bytes, e.g. 000200010000000000000007
         hex: Vec<String>,
     },
+    /// List, show and validate the scenario vectors (vectors/session).
+    Vectors(yamuxctl::conform_cli::VectorsArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +56,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Vectors(args) => yamuxctl::conform_cli::vectors(args),
     }
 }
