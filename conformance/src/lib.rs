@@ -9,7 +9,11 @@
 //! - [`report`]: text, NDJSON and JUnit reports.
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 pub mod paths;
+pub mod peer;
 pub mod report;
+pub mod run;
+pub mod selfcheck;
 pub mod spec;
 pub mod vector;

@@ -660,14 +660,19 @@ pub fn load_file(
         place,
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| vec![err("file".into(), e.to_string())])?;
-    let file: VectorFile = serde_json::from_str(&text).map_err(|e| vec![err("file".into(), e.to_string())])?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| vec![err("file".into(), e.to_string())])?;
+    let file: VectorFile =
+        serde_json::from_str(&text).map_err(|e| vec![err("file".into(), e.to_string())])?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     let mut errors = Vec::new();
     if file.family != stem {
         errors.push(err(
             "file".into(),
-            format!("family: {:?} must equal the file name {:?}", file.family, stem),
+            format!(
+                "family: {:?} must equal the file name {:?}",
+                file.family, stem
+            ),
         ));
     }
     let mut cases = Vec::new();
@@ -729,7 +734,9 @@ fn parse_case(raw: &Value) -> Result<Case, (String, String)> {
             let keys: Vec<&String> = kind.keys().collect();
             return Err((
                 place,
-                format!("a step needs exactly one action key (send, expect, act, ...), found {keys:?}"),
+                format!(
+                    "a step needs exactly one action key (send, expect, act, ...), found {keys:?}"
+                ),
             ));
         }
         let kind_name = kind.keys().next().cloned().unwrap_or_default();
@@ -767,7 +774,9 @@ fn valid_id(id: &str) -> bool {
 fn check_flags(v: &Option<String>, field: &str, out: &mut Vec<String>) {
     if let Some(f) = v {
         if Flags::parse(f).is_none() {
-            out.push(format!("{field}: {f:?} is not a flag set (SYN|ACK|FIN|RST or a number)"));
+            out.push(format!(
+                "{field}: {f:?} is not a flag set (SYN|ACK|FIN|RST or a number)"
+            ));
         }
     }
 }
@@ -777,10 +786,16 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
     let mut out: Vec<(String, String)> = Vec::new();
     let mut top = |m: String| out.push((String::new(), m));
     if !valid_id(&case.id) {
-        top(format!("id: {:?} must be dotted lower-case words (e.g. flow.recv.exact-window)", case.id));
+        top(format!(
+            "id: {:?} must be dotted lower-case words (e.g. flow.recv.exact-window)",
+            case.id
+        ));
     }
     if !case.id.starts_with(&format!("{}.", case.family)) && case.family != "regressions" {
-        top(format!("id: {:?} must start with the family name {:?}", case.id, case.family));
+        top(format!(
+            "id: {:?} must start with the family name {:?}",
+            case.id, case.family
+        ));
     }
     if case.spec.is_empty() {
         top("spec: cite at least one docs/spec.md rule id".into());
@@ -815,7 +830,10 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
                 errs.push(format!("rule: {rule:?} is not a rule id of docs/spec.md"));
             }
         }
-        let need = |s: &Option<StreamRef>, field: &str, errs: &mut Vec<String>, bound: &BTreeSet<String>| {
+        let need = |s: &Option<StreamRef>,
+                    field: &str,
+                    errs: &mut Vec<String>,
+                    bound: &BTreeSet<String>| {
             if let Some(StreamRef::Bind(b)) = s {
                 if !(b.starts_with('$') || b.starts_with('%')) || b.len() < 2 {
                     errs.push(format!("{field}: binding {b:?} must start with $ or %"));
@@ -824,7 +842,10 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
                 }
             }
         };
-        let define = |s: &Option<StreamRef>, field: &str, errs: &mut Vec<String>, bound: &mut BTreeSet<String>| {
+        let define = |s: &Option<StreamRef>,
+                      field: &str,
+                      errs: &mut Vec<String>,
+                      bound: &mut BTreeSet<String>| {
             if let Some(StreamRef::Bind(b)) = s {
                 if !(b.starts_with('$') || b.starts_with('%')) || b.len() < 2 {
                     errs.push(format!("{field}: binding {b:?} must start with $ or %"));
@@ -896,16 +917,26 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
                 if !COMMANDS.contains(&a.cmd.as_str()) {
                     errs.push(format!("cmd: {:?} is not an adapter command", a.cmd));
                 } else if !case.requires.contains(&a.cmd) {
-                    errs.push(format!("cmd: {:?} must be listed in the case's requires", a.cmd));
+                    errs.push(format!(
+                        "cmd: {:?} must be listed in the case's requires",
+                        a.cmd
+                    ));
                 }
                 need(&a.stream, "stream", &mut errs, &bound);
                 if let Some(r) = &a.expect_reply {
                     if !["ok", "error", "any", "none"].contains(&r.as_str()) {
-                        errs.push(format!("expect_reply: {r:?} must be ok, error, any or none"));
+                        errs.push(format!(
+                            "expect_reply: {r:?} must be ok, error, any or none"
+                        ));
                     }
                 }
                 if let Some(b) = &a.bind {
-                    define(&Some(StreamRef::Bind(b.clone())), "bind", &mut errs, &mut bound);
+                    define(
+                        &Some(StreamRef::Bind(b.clone())),
+                        "bind",
+                        &mut errs,
+                        &mut bound,
+                    );
                 }
             }
             StepKind::ExpectEvent(e) => {
@@ -942,7 +973,9 @@ pub fn selects(selector: &str, id: &str) -> bool {
     if selector.contains('*') || selector.contains('?') {
         glob_match(selector.as_bytes(), id.as_bytes())
     } else {
-        id == selector || id.starts_with(&format!("{selector}.")) || id.starts_with(selector) && selector.ends_with('.')
+        id == selector
+            || id.starts_with(&format!("{selector}."))
+            || id.starts_with(selector) && selector.ends_with('.')
     }
 }
 
@@ -1012,7 +1045,11 @@ mod tests {
         let mut c = c;
         c.family = "a".into();
         let errs = validate_case(&c, None);
-        assert!(errs.iter().any(|(p, m)| p == ", step 1 (expect_data)" && m.contains("$s is used before")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|(p, m)| p == ", step 1 (expect_data)" && m.contains("$s is used before")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ enum Command {
     },
     /// List, show and validate the scenario vectors (vectors/session).
     Vectors(yamuxctl::conform_cli::VectorsArgs),
+    /// Run the scenario vectors against an implementation (default: the reference).
+    Conform(Box<yamuxctl::conform_cli::ConformArgs>),
 }
 
 fn main() -> ExitCode {
@@ -57,5 +59,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Vectors(args) => yamuxctl::conform_cli::vectors(args),
+        Command::Conform(args) => yamuxctl::conform_cli::conform(*args),
     }
 }
