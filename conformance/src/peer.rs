@@ -971,6 +971,26 @@ impl Peer {
             }
             StepKind::Act(a) => self.do_act(case, a, deadline).await,
             StepKind::ExpectEvent(e) => self.do_expect_event(e, deadline).await,
+            StepKind::ExpectNoEvent(e) => {
+                let stream = match &e.stream {
+                    Some(r) => match self.resolve(r) {
+                        Some(id) => Some(u64::from(id)),
+                        None => return StepResult::HarnessError(format!("{r} is not bound")),
+                    },
+                    None => None,
+                };
+                let first = self.events.len();
+                let until = Instant::now() + Duration::from_millis(e.ms);
+                while self.pump(until).await {}
+                let hit = self.events.iter().skip(first).find(|ev| {
+                    ev.get("event").and_then(Value::as_str) == Some(e.event.as_str())
+                        && stream.is_none_or(|id| ev.get("stream").and_then(Value::as_u64) == Some(id))
+                });
+                match hit {
+                    Some(ev) => StepResult::Failed { expected: format!("no `{}` event for {} ms", e.event, e.ms), actual: ev.to_string() },
+                    None => StepResult::Ok,
+                }
+            }
             StepKind::Wait(w) => {
                 let until = Instant::now() + Duration::from_millis(w.ms);
                 while self.pump(until).await {}
@@ -1183,6 +1203,20 @@ impl Peer {
     }
 
     async fn do_expect(&mut self, p: &FramePattern, deadline: Instant) -> StepResult {
+        let count = p.count.unwrap_or(1).max(1);
+        for k in 0..count {
+            match self.expect_one(p, deadline).await {
+                StepResult::Failed { expected, actual } if count > 1 => {
+                    return StepResult::Failed { expected: format!("{count} × {expected}"), actual: format!("{k} matched, then {actual}") };
+                }
+                StepResult::Ok => {}
+                other => return other,
+            }
+        }
+        StepResult::Ok
+    }
+
+    async fn expect_one(&mut self, p: &FramePattern, deadline: Instant) -> StepResult {
         let start_len = self.trace.len();
         loop {
             let bound = p.stream.as_ref().and_then(|s| self.resolve(s));
@@ -1346,6 +1380,19 @@ impl Peer {
             cmd.insert("code".into(), Value::from(c));
         }
         self.drain_ready().await;
+        for _ in 1..a.repeat.unwrap_or(1).max(1) {
+            let r = match self.adapter.as_mut() {
+                Some(ad) => ad.send(cmd.clone()).await,
+                None => return StepResult::HarnessError("no adapter".into()),
+            };
+            match r {
+                Ok((id, shown)) => {
+                    self.note("cmd", shown);
+                    self.pending_replies.insert(id);
+                }
+                Err(e) => return StepResult::HarnessError(e.to_string()),
+            }
+        }
         let sent = match self.adapter.as_mut() {
             Some(ad) => ad.send(cmd).await,
             None => return StepResult::HarnessError("no adapter".into()),

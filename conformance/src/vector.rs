@@ -113,7 +113,7 @@ impl Case {
             || self
                 .steps
                 .iter()
-                .any(|s| matches!(s.kind, StepKind::Act(_) | StepKind::ExpectEvent(_)))
+                .any(|s| matches!(s.kind, StepKind::Act(_) | StepKind::ExpectEvent(_) | StepKind::ExpectNoEvent(_)))
     }
 }
 
@@ -166,6 +166,8 @@ pub enum StepKind {
     Act(Act),
     /// Wait for an adapter event.
     ExpectEvent(ExpectEvent),
+    /// No such adapter event for a while.
+    ExpectNoEvent(ExpectNoEvent),
     /// Sleep.
     Wait(WaitStep),
     /// Record frames and events for a while (INFO cases).
@@ -192,6 +194,7 @@ impl StepKind {
             StepKind::Sync(_) => "sync",
             StepKind::Act(_) => "act",
             StepKind::ExpectEvent(_) => "expect_event",
+            StepKind::ExpectNoEvent(_) => "expect_no_event",
             StepKind::Wait(_) => "wait",
             StepKind::Observe(_) => "observe",
             StepKind::Peer(_) => "peer",
@@ -332,6 +335,9 @@ pub struct SendFrame {
     /// Increment of the value per repeat (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<u32>,
+    /// Increment of the stream id per repeat (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_step: Option<u32>,
     /// Split the wire bytes into writes of these sizes (the rest in a last write).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub split: Vec<usize>,
@@ -401,6 +407,9 @@ pub struct FramePattern {
     /// Exact Length value (delta, ping value, go-away code, data length).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<u32>,
+    /// Wait for this many matching frames (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 /// `expect_data`.
@@ -496,6 +505,22 @@ pub struct Act {
     /// Expected reply: `ok` (default), `error`, `any`, `none` (do not wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_reply: Option<String>,
+    /// Send the command this many times (only with `expect_reply: none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+}
+
+/// `expect_no_event`: no such adapter event for a while.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectNoEvent {
+    /// Event name.
+    pub event: String,
+    /// Stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamRef>,
+    /// How long, ms.
+    pub ms: u64,
 }
 
 /// `expect_event`.
@@ -930,6 +955,9 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
                         ));
                     }
                 }
+                if a.repeat.is_some() && a.expect_reply.as_deref() != Some("none") {
+                    errs.push("repeat: only with \"expect_reply\": \"none\"".into());
+                }
                 if let Some(b) = &a.bind {
                     define(
                         &Some(StreamRef::Bind(b.clone())),
@@ -950,6 +978,12 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
                 } else {
                     need(&e.stream, "stream", &mut errs, &bound);
                 }
+            }
+            StepKind::ExpectNoEvent(e) => {
+                if !EVENTS.contains(&e.event.as_str()) {
+                    errs.push(format!("event: {:?} is not an adapter event", e.event));
+                }
+                need(&e.stream, "stream", &mut errs, &bound);
             }
             StepKind::Observe(o) => need(&o.stream, "stream", &mut errs, &bound),
             StepKind::ExpectGoaway(_)
