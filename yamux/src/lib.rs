@@ -7,9 +7,19 @@
 //! are defined in `docs/spec.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::field_reassign_with_default))]
 
 pub mod frame;
 
 pub use frame::{
     DecodeError, EncodeError, Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId,
 };
+pub mod config;
+pub mod error;
+pub mod proto;
+pub use config::{AckPolicy, Config, GoAwayMode};
+pub use error::{Error, ProtocolError};
+pub mod session;
+#[cfg(feature = "faults")]
+pub use config::Faults;
+pub use session::{Session, Stream};

@@ -1,0 +1,300 @@
+//! The task that owns the transport.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+use tokio_util::io::poll_read_buf;
+
+use super::{now, wake_all, Shared};
+use crate::frame::{Frame, FrameCodec};
+
+/// Read buffer reserve per read: large reads, few syscalls.
+const READ_CHUNK: usize = 512 * 1024;
+/// Iterations per poll before yielding to other tasks.
+const BUDGET: usize = 64;
+
+pub(super) struct Driver<T> {
+    io: T,
+    shared: Arc<Shared>,
+    codec: FrameCodec,
+    rbuf: BytesMut,
+    frames: Vec<Frame>,
+    wbuf: BytesMut,
+    read_done: bool,
+    read_err: Option<io::Error>,
+    decode_err: Option<crate::frame::DecodeError>,
+    write_err: Option<io::Error>,
+    /// The transport failed on write: skip the flush and the shutdown.
+    broken: bool,
+    write_deadline: Option<Instant>,
+    write_timeout: std::time::Duration,
+    sleep: Pin<Box<Sleep>>,
+    sleep_at: Option<Instant>,
+    /// Fault `wu_reads_body`: input bytes still to skip.
+    #[cfg(feature = "faults")]
+    skip: usize,
+    #[cfg(feature = "faults")]
+    wu_reads_body: bool,
+}
+
+impl<T> Driver<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    pub(super) fn new(io: T, shared: Arc<Shared>) -> Driver<T> {
+        let (max_body, write_timeout) = {
+            let st = shared.lock();
+            (
+                st.conn.config().max_frame_body,
+                st.conn.config().write_timeout,
+            )
+        };
+        #[cfg(feature = "faults")]
+        let wu_reads_body = shared.lock().conn.config().faults.wu_reads_body;
+        Driver {
+            io,
+            shared,
+            codec: FrameCodec::new(max_body),
+            rbuf: BytesMut::new(),
+            frames: Vec::new(),
+            wbuf: BytesMut::new(),
+            read_done: false,
+            read_err: None,
+            decode_err: None,
+            write_err: None,
+            broken: false,
+            write_deadline: None,
+            write_timeout,
+            sleep: Box::pin(tokio::time::sleep(std::time::Duration::from_secs(3600))),
+            sleep_at: None,
+            #[cfg(feature = "faults")]
+            skip: 0,
+            #[cfg(feature = "faults")]
+            wu_reads_body,
+        }
+    }
+
+    /// Reads what the transport has and decodes whole frames.
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.read_done || self.decode_err.is_some() {
+            return false;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        let progress = match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+            Poll::Ready(Ok(0)) => {
+                self.read_done = true;
+                true
+            }
+            Poll::Ready(Ok(_)) => true,
+            Poll::Ready(Err(e)) => {
+                self.read_done = true;
+                self.read_err = Some(e);
+                true
+            }
+            Poll::Pending => false,
+        };
+        self.decode();
+        progress
+    }
+
+    fn decode(&mut self) {
+        loop {
+            #[cfg(feature = "faults")]
+            if self.skip > 0 {
+                let n = self.skip.min(self.rbuf.len());
+                self.rbuf.advance(n);
+                self.skip -= n;
+                if self.skip > 0 {
+                    return;
+                }
+            }
+            match self.codec.decode_frame(&mut self.rbuf) {
+                Ok(Some(f)) => {
+                    #[cfg(feature = "faults")]
+                    if self.wu_reads_body && f.header.typ == crate::frame::FrameType::WindowUpdate {
+                        // Deliberate bug: treat the delta as a body length.
+                        self.skip = f.header.length as usize;
+                    }
+                    self.frames.push(f);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.decode_err = Some(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes the outgoing batch. Returns true on progress.
+    fn poll_output(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.wbuf.is_empty() && self.write_err.is_none() && !self.broken {
+            match Pin::new(&mut self.io).poll_write(cx, &self.wbuf) {
+                Poll::Ready(Ok(0)) => {
+                    self.write_err = Some(io::ErrorKind::WriteZero.into());
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.wbuf.advance(n);
+                    self.write_deadline = None;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => self.write_err = Some(e),
+                Poll::Pending => {
+                    if self.write_deadline.is_none() {
+                        self.write_deadline = Some(now() + self.write_timeout);
+                    }
+                    return progress;
+                }
+            }
+        }
+        if progress && self.write_err.is_none() {
+            if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
+                self.write_err = Some(e);
+            }
+        }
+        progress
+    }
+
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..BUDGET {
+            let mut progress = self.poll_input(cx);
+            let now = now();
+            let (closed, timeout) = {
+                let mut st = self.shared.lock();
+                st.driver_woken = false;
+                if !st.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.driver = Some(cx.waker().clone());
+                }
+                for f in self.frames.drain(..) {
+                    st.conn.handle_frame(now, f);
+                }
+                if let Some(e) = self.decode_err.take() {
+                    st.conn.handle_decode_error(e);
+                    self.read_done = true;
+                }
+                if self.read_done && self.frames.is_empty() {
+                    st.conn.handle_transport_closed(self.read_err.take());
+                }
+                if let Some(e) = self.write_err.take() {
+                    self.broken = true;
+                    st.conn.handle_transport_closed(Some(e));
+                    self.wbuf.clear();
+                    st.conn.transmit_buf().clear();
+                }
+                if self.write_deadline.is_some_and(|d| now >= d) {
+                    st.conn.handle_write_timeout();
+                    self.broken = true;
+                    self.wbuf.clear();
+                    st.conn.transmit_buf().clear();
+                }
+                if st.conn.poll_timeout().is_some_and(|t| now >= t) {
+                    st.conn.handle_timeout(now);
+                }
+                if st.idle_shutdown && st.conn.live_streams() == 0 {
+                    st.conn.close();
+                }
+                if self.wbuf.is_empty() && st.conn.transmit_len() > 0 {
+                    std::mem::swap(&mut self.wbuf, st.conn.transmit_buf());
+                    wake_all(&mut st.space_wakers);
+                }
+                st.after();
+                // after() may set driver_woken for bytes we will take in
+                // the next round; that is fine.
+                (st.conn.is_closed(), st.conn.poll_timeout())
+            };
+            if self.poll_output(cx) {
+                progress = true;
+            }
+            if closed && self.wbuf.is_empty() {
+                let more = self.shared.lock().conn.transmit_len() > 0;
+                if !more || self.broken {
+                    return self.poll_finish(cx);
+                }
+                progress = true;
+            }
+            // Timers: the earliest of the connection's and the write deadline.
+            let deadline = match (timeout, self.write_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(d) = deadline {
+                if self.sleep_at != Some(d) {
+                    self.sleep_at = Some(d);
+                    self.sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+                }
+                if self.sleep.as_mut().poll(cx).is_ready() {
+                    self.sleep_at = None;
+                    progress = true;
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.broken && Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let mut st = self.shared.lock();
+        st.finished = true;
+        st.wake_everyone();
+        wake_all(&mut st.close_wakers);
+        Poll::Ready(())
+    }
+}
+
+impl<T> Future for Driver<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().poll_inner(cx)
+    }
+}
+
+#[cfg(all(test, feature = "faults"))]
+mod fault_tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::frame::{Flags, Frame, StreamId};
+    use crate::{Config, Session};
+
+    #[tokio::test]
+    async fn wu_reads_body_swallows_the_next_frame() {
+        for on in [false, true] {
+            let (a, mut b) = tokio::io::duplex(1 << 16);
+            let mut cfg = Config::default();
+            cfg.faults.wu_reads_body = on;
+            let _s = Session::server(a, cfg);
+            let mut input = Frame::window_update(StreamId::new(9), Flags::NONE, 12)
+                .to_vec()
+                .unwrap();
+            input.extend(Frame::ping(Flags::SYN, 1).to_vec().unwrap());
+            input.extend(Frame::ping(Flags::SYN, 2).to_vec().unwrap());
+            b.write_all(&input).await.unwrap();
+            let mut reply = [0u8; 12];
+            b.read_exact(&mut reply).await.unwrap();
+            let first = Frame::decode(&bytes::Bytes::copy_from_slice(&reply))
+                .unwrap()
+                .0;
+            let expected = if on { 2 } else { 1 };
+            assert_eq!(first, Frame::ping(Flags::ACK, expected), "fault on: {on}");
+        }
+    }
+}
