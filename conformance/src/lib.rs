@@ -12,6 +12,7 @@
 pub mod adapter;
 pub mod paths;
 pub mod peer;
+pub mod reference;
 pub mod report;
 pub mod run;
 pub mod selfcheck;

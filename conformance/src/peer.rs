@@ -424,7 +424,16 @@ impl Peer {
                 }
             }
             Input::Adapter(AdapterMsg::Event(v)) => {
-                self.note("evt", v.to_string());
+                let mut text = v.to_string();
+                if text.len() > 160 {
+                    let cut = (0..=157)
+                        .rev()
+                        .find(|i| text.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    text.truncate(cut);
+                    text.push('…');
+                }
+                self.note("evt", text);
                 if v.get("event").and_then(Value::as_str) == Some("data") {
                     if let (Some(s), Some(h)) = (
                         v.get("stream").and_then(Value::as_u64),
@@ -472,11 +481,13 @@ impl Peer {
                         format!("P|ACK with value {} that no request carried", h.length),
                     );
                 }
+                self.inbox.push_back((self.trace.len(), f));
             }
             FrameType::GoAway => {
                 if self.goaway.is_none() {
                     self.goaway = Some(h.length);
                 }
+                self.inbox.push_back((self.trace.len(), f));
             }
             FrameType::Data | FrameType::WindowUpdate => {
                 if h.flags.contains(Flags::SYN) {
@@ -984,10 +995,14 @@ impl Peer {
                 while self.pump(until).await {}
                 let hit = self.events.iter().skip(first).find(|ev| {
                     ev.get("event").and_then(Value::as_str) == Some(e.event.as_str())
-                        && stream.is_none_or(|id| ev.get("stream").and_then(Value::as_u64) == Some(id))
+                        && stream
+                            .is_none_or(|id| ev.get("stream").and_then(Value::as_u64) == Some(id))
                 });
                 match hit {
-                    Some(ev) => StepResult::Failed { expected: format!("no `{}` event for {} ms", e.event, e.ms), actual: ev.to_string() },
+                    Some(ev) => StepResult::Failed {
+                        expected: format!("no `{}` event for {} ms", e.event, e.ms),
+                        actual: ev.to_string(),
+                    },
                     None => StepResult::Ok,
                 }
             }
@@ -1080,6 +1095,14 @@ impl Peer {
                 },
                 None => value,
             };
+            let id = id.wrapping_add(k.wrapping_mul(s.stream_step.unwrap_or(0)));
+            if s.stream_step.is_some()
+                && id >= self.next_peer_id
+                && id % 2 == self.next_peer_id % 2
+                && id < 1000
+            {
+                self.next_peer_id = id + 2;
+            }
             let raw = RawHeader {
                 version: s.version.unwrap_or(0),
                 typ,
@@ -1207,7 +1230,10 @@ impl Peer {
         for k in 0..count {
             match self.expect_one(p, deadline).await {
                 StepResult::Failed { expected, actual } if count > 1 => {
-                    return StepResult::Failed { expected: format!("{count} × {expected}"), actual: format!("{k} matched, then {actual}") };
+                    return StepResult::Failed {
+                        expected: format!("{count} × {expected}"),
+                        actual: format!("{k} matched, then {actual}"),
+                    };
                 }
                 StepResult::Ok => {}
                 other => return other,

@@ -40,7 +40,9 @@ pub fn parse_args(args: &[String]) -> Result<AdapterArgs, i32> {
         }
     }
     match (role, addr) {
-        (Some(r), Some(a)) if r == "server" || r == "client" => Ok(AdapterArgs { role: r, addr: a }),
+        (Some(r), Some(a)) if r == "server" || r == "client" => {
+            Ok(AdapterArgs { role: r, addr: a })
+        }
         _ => Err(EXIT_UNSUPPORTED),
     }
 }
@@ -49,11 +51,15 @@ pub fn parse_args(args: &[String]) -> Result<AdapterArgs, i32> {
 pub fn config_from_env() -> Result<Config, String> {
     let mut c = Config::default();
     if let Ok(w) = std::env::var("YAMUX_WINDOW") {
-        c.receive_window = w.parse().map_err(|_| format!("YAMUX_WINDOW={w:?} is not a number"))?;
+        c.receive_window = w
+            .parse()
+            .map_err(|_| format!("YAMUX_WINDOW={w:?} is not a number"))?;
         c.max_receive_window = c.max_receive_window.max(c.receive_window);
     }
     if let Ok(k) = std::env::var("YAMUX_KEEPALIVE") {
-        let secs: u64 = k.parse().map_err(|_| format!("YAMUX_KEEPALIVE={k:?} is not a number"))?;
+        let secs: u64 = k
+            .parse()
+            .map_err(|_| format!("YAMUX_KEEPALIVE={k:?} is not a number"))?;
         c.keep_alive = (secs > 0).then(|| Duration::from_secs(secs));
     }
     #[cfg(feature = "faults")]
@@ -165,7 +171,10 @@ fn io_event(out: &Out, id: u32, e: &std::io::Error) {
     if e.kind() == std::io::ErrorKind::ConnectionReset {
         emit(out, json!({"event": "reset", "stream": id}));
     } else {
-        emit(out, json!({"event": "stream-error", "stream": id, "message": e.to_string()}));
+        emit(
+            out,
+            json!({"event": "stream-error", "stream": id, "message": e.to_string()}),
+        );
     }
 }
 
@@ -178,7 +187,15 @@ impl State {
         let (read_tx, mut read_rx) = watch::channel(read_default);
         let (echo_tx, echo_rx) = watch::channel(echo);
         if let Ok(mut m) = self.streams.lock() {
-            m.insert(id, StreamCtl { stream: stream.clone(), jobs: jobs_tx.clone(), read_on: read_tx, echo_on: echo_tx });
+            m.insert(
+                id,
+                StreamCtl {
+                    stream: stream.clone(),
+                    jobs: jobs_tx.clone(),
+                    read_on: read_tx,
+                    echo_on: echo_tx,
+                },
+            );
         }
         // Writer: runs jobs in order.
         let out = self.out.clone();
@@ -188,16 +205,25 @@ impl State {
             while let Some(job) = jobs_rx.recv().await {
                 match job {
                     Job::Write { bytes, reply } => {
-                        let r = if failed { Err(std::io::ErrorKind::BrokenPipe.into()) } else { write_all(&s, &bytes).await };
+                        let r = if failed {
+                            Err(std::io::ErrorKind::BrokenPipe.into())
+                        } else {
+                            write_all(&s, &bytes).await
+                        };
                         match (r, reply) {
-                            (Ok(()), Some(rid)) => emit(&out, json!({"event": "ok", "id": rid, "len": bytes.len()})),
+                            (Ok(()), Some(rid)) => {
+                                emit(&out, json!({"event": "ok", "id": rid, "len": bytes.len()}))
+                            }
                             (Ok(()), None) => {}
                             (Err(e), Some(rid)) => {
                                 if !failed {
                                     io_event(&out, id, &e);
                                 }
                                 failed = true;
-                                emit(&out, json!({"event": "error", "id": rid, "message": e.to_string()}));
+                                emit(
+                                    &out,
+                                    json!({"event": "error", "id": rid, "message": e.to_string()}),
+                                );
                             }
                             (Err(e), None) => {
                                 if !failed {
@@ -212,7 +238,10 @@ impl State {
                         if let Some(rid) = reply {
                             match r {
                                 Ok(()) => emit(&out, json!({"event": "ok", "id": rid})),
-                                Err(e) => emit(&out, json!({"event": "error", "id": rid, "message": e.to_string()})),
+                                Err(e) => emit(
+                                    &out,
+                                    json!({"event": "error", "id": rid, "message": e.to_string()}),
+                                ),
                             }
                         }
                     }
@@ -243,9 +272,15 @@ impl State {
                         return;
                     }
                     Some(Ok(n)) => {
-                        emit(&out, json!({"event": "data", "stream": id, "hex": hex::encode(&buf[..n])}));
+                        emit(
+                            &out,
+                            json!({"event": "data", "stream": id, "hex": hex::encode(&buf[..n])}),
+                        );
                         if *echo_rx.borrow() {
-                            let _ = jobs_tx.send(Job::Write { bytes: buf[..n].to_vec(), reply: None });
+                            let _ = jobs_tx.send(Job::Write {
+                                bytes: buf[..n].to_vec(),
+                                reply: None,
+                            });
                         }
                     }
                     Some(Err(e)) => {
@@ -275,14 +310,20 @@ async fn command(state: &Arc<State>, line: &str) {
     let v: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
-            emit(out, json!({"event": "log", "message": format!("ignored a line that is not JSON: {e}")}));
+            emit(
+                out,
+                json!({"event": "log", "message": format!("ignored a line that is not JSON: {e}")}),
+            );
             return;
         }
     };
     let id = v.get("id").cloned().unwrap_or(Value::Null);
     let rid = id.as_u64();
     let cmd = v.get("cmd").and_then(Value::as_str).unwrap_or("");
-    let stream = v.get("stream").and_then(Value::as_u64).and_then(|s| u32::try_from(s).ok());
+    let stream = v
+        .get("stream")
+        .and_then(Value::as_u64)
+        .and_then(|s| u32::try_from(s).ok());
     let ok = |extra: Value| {
         let mut m = json!({"event": "ok", "id": id});
         if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
@@ -301,7 +342,10 @@ async fn command(state: &Arc<State>, line: &str) {
                         let sid = st.register(s, false);
                         emit(&st.out, json!({"event": "ok", "id": id, "stream": sid}));
                     }
-                    Err(e) => emit(&st.out, json!({"event": "error", "id": id, "message": e.to_string()})),
+                    Err(e) => emit(
+                        &st.out,
+                        json!({"event": "error", "id": id, "message": e.to_string()}),
+                    ),
                 }
             });
         }
@@ -313,7 +357,10 @@ async fn command(state: &Arc<State>, line: &str) {
             let job = if cmd == "close" {
                 Job::Close { reply: rid }
             } else {
-                let bytes = match (v.get("hex").and_then(Value::as_str), v.get("len").and_then(Value::as_u64)) {
+                let bytes = match (
+                    v.get("hex").and_then(Value::as_str),
+                    v.get("len").and_then(Value::as_u64),
+                ) {
                     (Some(h), _) => match hex::decode(h) {
                         Ok(b) => b,
                         Err(e) => {
@@ -357,13 +404,23 @@ async fn command(state: &Arc<State>, line: &str) {
             let id = id.clone();
             tokio::spawn(async move {
                 match st.session.ping().await {
-                    Ok(rtt) => emit(&st.out, json!({"event": "ok", "id": id, "rtt_ms": rtt.as_secs_f64() * 1000.0})),
-                    Err(e) => emit(&st.out, json!({"event": "error", "id": id, "message": e.to_string()})),
+                    Ok(rtt) => emit(
+                        &st.out,
+                        json!({"event": "ok", "id": id, "rtt_ms": rtt.as_secs_f64() * 1000.0}),
+                    ),
+                    Err(e) => emit(
+                        &st.out,
+                        json!({"event": "error", "id": id, "message": e.to_string()}),
+                    ),
                 }
             });
         }
         "goaway" => {
-            let code = v.get("code").and_then(Value::as_u64).and_then(|c| u32::try_from(c).ok()).unwrap_or(0);
+            let code = v
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(0);
             match state.session.go_away(GoAwayCode::new(code)).await {
                 Ok(()) => emit(out, ok(json!({}))),
                 Err(e) => emit(out, err(e.to_string())),
@@ -375,7 +432,10 @@ async fn command(state: &Arc<State>, line: &str) {
             tokio::spawn(async move {
                 match st.session.close().await {
                     Ok(()) => emit(&st.out, json!({"event": "ok", "id": id})),
-                    Err(e) => emit(&st.out, json!({"event": "error", "id": id, "message": e.to_string()})),
+                    Err(e) => emit(
+                        &st.out,
+                        json!({"event": "error", "id": id, "message": e.to_string()}),
+                    ),
                 }
             });
         }
@@ -398,7 +458,11 @@ async fn command(state: &Arc<State>, line: &str) {
                 }
             });
             if stream.is_none() {
-                let d = if reading { &state.read_default } else { &state.echo_default };
+                let d = if reading {
+                    &state.read_default
+                } else {
+                    &state.echo_default
+                };
                 if let Ok(mut g) = d.lock() {
                     *g = on;
                 }
@@ -448,7 +512,11 @@ pub async fn run(args: AdapterArgs) -> i32 {
         }
     };
     let _ = tcp.set_nodelay(true);
-    let session = if args.role == "server" { Session::server(tcp, config) } else { Session::client(tcp, config) };
+    let session = if args.role == "server" {
+        Session::server(tcp, config)
+    } else {
+        Session::client(tcp, config)
+    };
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
     let printer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
@@ -501,7 +569,10 @@ pub async fn run(args: AdapterArgs) -> i32 {
     let st = state.clone();
     tokio::spawn(async move {
         let why = st.session.closed().await;
-        emit(&st.out, json!({"event": "closed", "reason": why.to_string()}));
+        emit(
+            &st.out,
+            json!({"event": "closed", "reason": why.to_string()}),
+        );
     });
     // Commands until stdin ends.
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -524,7 +595,11 @@ pub fn main_with(args: &[String]) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("reference adapter: {e}");

@@ -110,10 +110,12 @@ impl Case {
     /// True when the case needs an adapter (it cannot run against `--target`).
     pub fn needs_adapter(&self) -> bool {
         !self.requires.is_empty()
-            || self
-                .steps
-                .iter()
-                .any(|s| matches!(s.kind, StepKind::Act(_) | StepKind::ExpectEvent(_) | StepKind::ExpectNoEvent(_)))
+            || self.steps.iter().any(|s| {
+                matches!(
+                    s.kind,
+                    StepKind::Act(_) | StepKind::ExpectEvent(_) | StepKind::ExpectNoEvent(_)
+                )
+            })
     }
 }
 
