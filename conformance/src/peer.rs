@@ -153,6 +153,7 @@ pub struct Peer {
     next_ping: u32,
     coalesced: Vec<u8>,
     pending_replies: HashSet<u64>,
+    observed_upto: usize,
 }
 
 fn flags_of(s: &Option<String>) -> Flags {
@@ -282,6 +283,7 @@ impl Peer {
             next_ping: 0x5EED_0000,
             coalesced: Vec::new(),
             pending_replies: HashSet::new(),
+            observed_upto: 0,
         }
     }
 
@@ -1013,8 +1015,9 @@ impl Peer {
             }
             StepKind::Observe(o) => {
                 let until = Instant::now() + Duration::from_millis(o.ms);
-                let first = self.trace.len();
                 while self.pump(until).await {}
+                let first = self.observed_upto;
+                self.observed_upto = self.trace.len();
                 let stream = o.stream.as_ref().and_then(|r| self.resolve(r));
                 let seen: Vec<String> = self.trace[first..]
                     .iter()
@@ -1024,10 +1027,15 @@ impl Peer {
                     })
                     .map(|l| l.text.clone())
                     .collect();
-                let text = if seen.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    seen.join("; ")
+                let text = match seen.len() {
+                    0 => "nothing".to_string(),
+                    n if n <= 6 => seen.join("; "),
+                    n => format!(
+                        "{}; … {} more, {n} frames in all; last: {}",
+                        seen[..3].join("; "),
+                        n - 4,
+                        seen[n - 1]
+                    ),
                 };
                 self.observations.push(format!("{}: {text}", o.label));
                 StepResult::Ok
