@@ -721,6 +721,15 @@ pub fn load_file(
             Err((place, message)) => errors.push(err(format!("{label}{place}"), message)),
         }
     }
+    let mut seen = BTreeSet::new();
+    for c in &cases {
+        if !seen.insert(c.id.as_str()) {
+            errors.push(err(
+                format!("case {}", c.id),
+                "id: duplicate id in this file".into(),
+            ));
+        }
+    }
     if errors.is_empty() {
         Ok((file.family, file.description, cases))
     } else {

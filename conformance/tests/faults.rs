@@ -222,3 +222,22 @@ fn unknown_fault_name_is_refused() {
     assert_eq!(out.status.code(), Some(89));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_fault"));
 }
+
+#[test]
+fn reference_adapter_passes_the_self_check() {
+    let adapter = build_adapter();
+    let spec = AdapterSpec {
+        program: adapter,
+        args: Vec::new(),
+        env: Vec::new(),
+        name: "reference".into(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let report = rt.block_on(conformance::selfcheck::self_check(&spec));
+    assert!(report.ok(), "{}", report.text());
+    assert!(report.checks.len() >= 12, "{}", report.text());
+}

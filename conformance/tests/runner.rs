@@ -1,0 +1,170 @@
+//! The runner against real peers in `--target` mode: a yamux echo server
+//! built on the reference session passes the echo cases; a broken server
+//! fails them with the expected and actual frames; adapter cases are skipped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use conformance::run::{run_all, Iut, Options, Outcome};
+use conformance::vector::{Level, Role, Suite};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("root")
+        .to_path_buf()
+}
+
+fn suite() -> Suite {
+    Suite::load_dir(&root().join("vectors/session"), None).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+async fn echo_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let s = yamux::Session::server(tcp, yamux::Config::default());
+            tokio::spawn(async move {
+                while let Ok(mut st) = s.accept().await {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 65536];
+                        loop {
+                            match st.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if st.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = st.shutdown().await;
+                        // Keep the stream until the peer is done with it.
+                        let _ = st.read(&mut buf).await;
+                    });
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Reads and discards everything: never answers anything.
+async fn deaf_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = tcp.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+fn opts(sel: &[&str]) -> Options {
+    Options {
+        selectors: sel.iter().map(|s| s.to_string()).collect(),
+        timeout: Duration::from_secs(10),
+        ..Options::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_mode_runs_echo_cases_and_skips_adapter_cases() {
+    let suite = suite();
+    let addr = echo_server().await;
+    let results = run_all(
+        &suite.cases,
+        &Iut::Target(addr),
+        &opts(&[
+            "ping.echo",
+            "stream.open.syn-on-wu",
+            "frame",
+            "flow.send.initial-window",
+        ]),
+    )
+    .await;
+    assert!(!results.is_empty());
+    for r in &results {
+        let case = suite.get(&r.id).expect("case");
+        let expect_skip = r.role == Role::Client || case.needs_adapter();
+        if expect_skip {
+            assert_eq!(r.outcome, Outcome::Skip, "{}@{}", r.id, r.role);
+        } else if case.level == Level::Info {
+            assert_eq!(
+                r.outcome,
+                Outcome::Info,
+                "{}@{}: {:?}",
+                r.id,
+                r.role,
+                r.failures
+            );
+        } else {
+            assert_eq!(
+                r.outcome,
+                Outcome::Pass,
+                "{}@{}: {:?} {:?}",
+                r.id,
+                r.role,
+                r.failures,
+                r.message
+            );
+        }
+    }
+    let skipped = results
+        .iter()
+        .find(|r| r.id == "flow.send.initial-window" && r.role == Role::Server)
+        .expect("selected");
+    assert_eq!(skipped.message.as_deref(), Some("needs an adapter"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deaf_peer_fails_with_expected_and_actual() {
+    let suite = suite();
+    let addr = deaf_server().await;
+    let results = run_all(&suite.cases, &Iut::Target(addr), &opts(&["ping.echo"])).await;
+    let r = results
+        .iter()
+        .find(|r| r.role == Role::Server)
+        .expect("server role");
+    assert_eq!(r.outcome, Outcome::Fail);
+    let f = &r.failures[0];
+    assert_eq!(f.step, 2);
+    assert_eq!(f.level, Level::Must);
+    assert_eq!(f.expected, "ping flags⊇ACK value=3735928559");
+    assert!(f.actual.contains("timed out"), "{}", f.actual);
+    assert!(r
+        .trace
+        .iter()
+        .any(|l| l.dir == "->" && l.text == "ping stream=0 flags=SYN value=3735928559"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_target_is_a_harness_error() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    let results = run_all(&suite().cases, &Iut::Target(addr), &opts(&["ping.echo"])).await;
+    let r = results
+        .iter()
+        .find(|r| r.role == Role::Server)
+        .expect("server role");
+    assert_eq!(r.outcome, Outcome::Error);
+    assert!(r
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("cannot connect"));
+}
