@@ -89,7 +89,7 @@ enum Input {
     Adapter(AdapterMsg),
 }
 
-#[derive(Default, Debug)]
+#[derive(Debug)]
 struct StreamState {
     /// What the peer may still send (262,144 + IUT's deltas − sent).
     peer_credit: i64,
@@ -107,12 +107,20 @@ struct StreamState {
     app_read: u64,
 }
 
-impl StreamState {
-    fn new() -> StreamState {
+impl Default for StreamState {
+    fn default() -> StreamState {
         StreamState {
             peer_credit: INITIAL_WINDOW,
             iut_credit: INITIAL_WINDOW,
-            ..StreamState::default()
+            received: Vec::new(),
+            cursor: 0,
+            ungranted: 0,
+            iut_fin: false,
+            iut_rst: false,
+            iut_opened: false,
+            acks: 0,
+            peer_fin: false,
+            app_read: 0,
         }
     }
 }
@@ -389,10 +397,7 @@ impl Peer {
             }
             return;
         }
-        let st = self
-            .streams
-            .entry(h.stream_id.val())
-            .or_insert_with(StreamState::new);
+        let st = self.streams.entry(h.stream_id.val()).or_default();
         match h.typ {
             FrameType::Data => st.peer_credit -= body,
             FrameType::WindowUpdate => st.iut_credit += i64::from(h.length),
@@ -442,10 +447,7 @@ impl Peer {
                         v.get("hex").and_then(Value::as_str),
                     ) {
                         if let Ok(s) = u32::try_from(s) {
-                            self.streams
-                                .entry(s)
-                                .or_insert_with(StreamState::new)
-                                .app_read += (h.len() / 2) as u64;
+                            self.streams.entry(s).or_default().app_read += (h.len() / 2) as u64;
                         }
                     }
                 }
@@ -516,7 +518,7 @@ impl Peer {
                             format!("SYN on id {id}"),
                         );
                     }
-                    let st = self.streams.entry(id).or_insert_with(StreamState::new);
+                    let st = self.streams.entry(id).or_default();
                     st.iut_opened = true;
                     if self.auto_ack && id != 0 {
                         let _ = self
@@ -531,7 +533,7 @@ impl Peer {
                     self.inbox.push_back((self.trace.len(), f));
                     return;
                 }
-                let st = self.streams.entry(id).or_insert_with(StreamState::new);
+                let st = self.streams.entry(id).or_default();
                 let mut double_ack = false;
                 if h.flags.contains(Flags::ACK) && !st.iut_opened {
                     st.acks += 1;
@@ -1328,7 +1330,7 @@ impl Peer {
             },
         };
         loop {
-            let st = self.streams.entry(id).or_insert_with(StreamState::new);
+            let st = self.streams.entry(id).or_default();
             let have = st.received.len() - st.cursor;
             if have >= want.len() && (!d.fin || st.iut_fin) {
                 let got = &st.received[st.cursor..st.cursor + want.len()];
@@ -1479,7 +1481,7 @@ impl Peer {
                     {
                         Some(s) => {
                             self.bindings.insert(b.clone(), s);
-                            self.streams.entry(s).or_insert_with(StreamState::new);
+                            self.streams.entry(s).or_default();
                         }
                         None if kind == "ok" => {
                             return StepResult::HarnessError(format!(
