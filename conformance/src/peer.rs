@@ -24,6 +24,8 @@ use crate::vector::{
 
 /// Initial window of every stream and direction.
 pub const INITIAL_WINDOW: i64 = 262_144;
+/// Most trace lines kept per case (the rest are counted).
+pub const MAX_TRACE: usize = 3000;
 /// Default wait of a step.
 pub const DEFAULT_WITHIN: Duration = Duration::from_millis(2000);
 
@@ -162,6 +164,8 @@ pub struct Peer {
     coalesced: Vec<u8>,
     pending_replies: HashSet<u64>,
     observed_upto: usize,
+    seq: usize,
+    trace_dropped: usize,
 }
 
 fn flags_of(s: &Option<String>) -> Flags {
@@ -292,6 +296,8 @@ impl Peer {
             coalesced: Vec::new(),
             pending_replies: HashSet::new(),
             observed_upto: 0,
+            seq: 0,
+            trace_dropped: 0,
         }
     }
 
@@ -301,6 +307,11 @@ impl Peer {
     }
 
     fn note(&mut self, dir: &str, text: String) {
+        self.seq += 1;
+        if self.trace.len() >= MAX_TRACE {
+            self.trace_dropped += 1;
+            return;
+        }
         let t_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         self.trace.push(TraceLine {
             t_ms: (t_ms * 10.0).round() / 10.0,
@@ -485,13 +496,13 @@ impl Peer {
                         format!("P|ACK with value {} that no request carried", h.length),
                     );
                 }
-                self.inbox.push_back((self.trace.len(), f));
+                self.inbox.push_back((self.seq, f));
             }
             FrameType::GoAway => {
                 if self.goaway.is_none() {
                     self.goaway = Some(h.length);
                 }
-                self.inbox.push_back((self.trace.len(), f));
+                self.inbox.push_back((self.seq, f));
             }
             FrameType::Data | FrameType::WindowUpdate => {
                 if h.flags.contains(Flags::SYN) {
@@ -530,7 +541,7 @@ impl Peer {
                     }
                 }
                 if id == 0 {
-                    self.inbox.push_back((self.trace.len(), f));
+                    self.inbox.push_back((self.seq, f));
                     return;
                 }
                 let st = self.streams.entry(id).or_default();
@@ -599,7 +610,7 @@ impl Peer {
                         ),
                     );
                 }
-                self.inbox.push_back((self.trace.len(), f));
+                self.inbox.push_back((self.seq, f));
                 if let Some(g) = grant {
                     let g = u32::try_from(g).unwrap_or(u32::MAX);
                     let _ = self
@@ -733,6 +744,14 @@ impl Peer {
             }
         }
         self.drain_ready().await;
+        if self.trace_dropped > 0 {
+            let t_ms = (self.start.elapsed().as_secs_f64() * 10000.0).round() / 10.0;
+            self.trace.push(TraceLine {
+                t_ms,
+                dir: "note".into(),
+                text: format!("{} more trace lines not kept", self.trace_dropped),
+            });
+        }
         let adapter = self.adapter.take();
         (
             PeerResult {
@@ -937,7 +956,7 @@ impl Peer {
             },
             StepKind::ExpectSilence(s) => {
                 let until = Instant::now() + Duration::from_millis(s.ms);
-                let first = self.trace.len();
+                let first = self.seq;
                 let stream = match &s.stream {
                     Some(r) => match self.resolve(r) {
                         Some(id) => Some(id),
@@ -1254,6 +1273,7 @@ impl Peer {
 
     async fn expect_one(&mut self, p: &FramePattern, deadline: Instant) -> StepResult {
         let start_len = self.trace.len();
+        let start_seq = self.seq;
         loop {
             let bound = p.stream.as_ref().and_then(|s| self.resolve(s));
             if let Some(pos) = self.inbox.iter().position(|(_, f)| self.matches(p, f)) {
@@ -1278,7 +1298,7 @@ impl Peer {
                     .and_then(Flags::parse)
                     .is_some_and(|f| f.contains(Flags::RST));
             if let Some((_, f)) = self.inbox.iter().find(|(idx, f)| {
-                *idx > start_len
+                *idx > start_seq
                     && ((f.typ() == FrameType::GoAway && !want_ga)
                         || (!want_rst
                             && f.flags().contains(Flags::RST)

@@ -12,7 +12,9 @@ pub fn show_case(c: &Case, rules: Option<&SpecRules>) -> String {
     let roles: Vec<&str> = c.roles.iter().map(|r| r.as_str()).collect();
     let _ = writeln!(s, "{}  [{}]  roles: {}", c.id, c.level, roles.join(", "));
     let _ = writeln!(s, "  {}", c.summary);
-    let _ = writeln!(s, "  file: {}", c.file.display());
+    let root = crate::paths::root();
+    let file = c.file.strip_prefix(&root).unwrap_or(&c.file);
+    let _ = writeln!(s, "  file: {}", file.display());
     if !c.requires.is_empty() {
         let _ = writeln!(
             s,

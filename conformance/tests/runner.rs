@@ -168,3 +168,32 @@ async fn unreachable_target_is_a_harness_error() {
         .unwrap_or("")
         .contains("cannot connect"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expectations_turn_failures_into_xfail_and_passes_into_xpass() {
+    use conformance::run::{Expectations, Expected};
+    let suite = suite();
+    let mut o = opts(&["ping.echo"]);
+    o.roles = vec![Role::Server];
+    o.expectations = Expectations {
+        implementation: "test".into(),
+        expected: vec![Expected {
+            case: "ping.echo@server".into(),
+            outcome: Outcome::Fail,
+            reason: "never answers".into(),
+        }],
+    };
+    let deaf = deaf_server().await;
+    let r = run_all(&suite.cases, &Iut::Target(deaf), &o).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].outcome, Outcome::Xfail);
+    assert_eq!(r[0].message.as_deref(), Some("never answers"));
+    let echo = echo_server().await;
+    let r = run_all(&suite.cases, &Iut::Target(echo), &o).await;
+    assert_eq!(r[0].outcome, Outcome::Xpass);
+    assert!(r[0]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("update the expectations file"));
+}
