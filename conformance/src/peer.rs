@@ -1274,9 +1274,18 @@ impl Peer {
     async fn expect_one(&mut self, p: &FramePattern, deadline: Instant) -> StepResult {
         let start_len = self.trace.len();
         let start_seq = self.seq;
+        // Frames are only appended while waiting, so each is examined once.
+        let mut scanned = 0;
         loop {
             let bound = p.stream.as_ref().and_then(|s| self.resolve(s));
-            if let Some(pos) = self.inbox.iter().position(|(_, f)| self.matches(p, f)) {
+            let found = self
+                .inbox
+                .iter()
+                .enumerate()
+                .skip(scanned)
+                .find(|(_, (_, f))| self.matches(p, f))
+                .map(|(i, _)| i);
+            if let Some(pos) = found {
                 if let Some((_, f)) = self.inbox.remove(pos) {
                     if let Some(StreamRef::Bind(b)) = &p.stream {
                         self.bindings
@@ -1297,7 +1306,7 @@ impl Peer {
                     .as_deref()
                     .and_then(Flags::parse)
                     .is_some_and(|f| f.contains(Flags::RST));
-            if let Some((_, f)) = self.inbox.iter().find(|(idx, f)| {
+            if let Some((_, f)) = self.inbox.iter().skip(scanned).find(|(idx, f)| {
                 *idx > start_seq
                     && ((f.typ() == FrameType::GoAway && !want_ga)
                         || (!want_rst
@@ -1309,6 +1318,7 @@ impl Peer {
                     actual: describe(f),
                 };
             }
+            scanned = self.inbox.len();
             if self.closed.is_some() && self.rx.is_empty() {
                 return StepResult::Failed {
                     expected: pattern_text(p, bound),

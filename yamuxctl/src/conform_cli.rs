@@ -130,7 +130,7 @@ pub struct ConformArgs {
     /// List the selected cases and roles without running them.
     #[arg(long)]
     pub list: bool,
-    /// Concurrent cases (default: 4 × the number of CPUs; cases mostly wait).
+    /// Concurrent cases (default: 8 × the number of CPUs; cases mostly wait).
     #[arg(short = 'j', long = "jobs")]
     pub jobs: Option<usize>,
     /// Default time limit per case, in seconds.
