@@ -141,7 +141,8 @@ impl Default for Options {
         Options {
             selectors: Vec::new(),
             roles: Vec::new(),
-            jobs: std::thread::available_parallelism()
+            // Cases mostly wait on the network and timers: 8 per CPU.
+            jobs: 8 * std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
             timeout: Duration::from_secs(10),
