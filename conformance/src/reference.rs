@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -198,6 +199,8 @@ impl State {
             );
         }
         // Writer: runs jobs in order.
+        let done = Arc::new(AtomicU8::new(0));
+        let (st, st2, done2) = (self.clone(), self.clone(), done.clone());
         let out = self.out.clone();
         let s = stream.clone();
         tokio::spawn(async move {
@@ -235,6 +238,9 @@ impl State {
                     }
                     Job::Close { reply } => {
                         let r = shutdown(&s).await;
+                        if r.is_ok() {
+                            finished(&st, id, &done, FIN_SENT);
+                        }
                         if let Some(rid) = reply {
                             match r {
                                 Ok(()) => emit(&out, json!({"event": "ok", "id": rid})),
@@ -269,6 +275,7 @@ impl State {
                         if *echo_rx.borrow() {
                             let _ = jobs_tx.send(Job::Close { reply: None });
                         }
+                        finished(&st2, id, &done2, EOF_READ);
                         return;
                     }
                     Some(Ok(n)) => {
@@ -298,6 +305,17 @@ impl State {
             Ok(mut g) => f(&mut g),
             Err(p) => f(&mut p.into_inner()),
         }
+    }
+}
+
+const EOF_READ: u8 = 1;
+const FIN_SENT: u8 = 2;
+
+/// Records one direction as finished; once both are, the application lets
+/// go of the stream (as a real one would), so the session can forget it.
+fn finished(state: &Arc<State>, id: u32, done: &AtomicU8, bit: u8) {
+    if done.fetch_or(bit, Ordering::SeqCst) | bit == EOF_READ | FIN_SENT {
+        state.with_streams(|m| m.remove(&id));
     }
 }
 
