@@ -809,6 +809,20 @@ impl Peer {
                 let id = self.resolve_for_send(&d.stream);
                 let frame = u64::from(d.frame.unwrap_or(16384).max(1));
                 let mut sent = 0u64;
+                let mut d = d.clone();
+                if d.fill {
+                    self.drain_ready().await;
+                    let credit = self
+                        .streams
+                        .get(&id)
+                        .map(|s| s.peer_credit)
+                        .unwrap_or(INITIAL_WINDOW);
+                    d.len = u64::try_from(credit.max(0)).unwrap_or(0);
+                    self.note(
+                        "note",
+                        format!("sending the whole credit granted: {} bytes", d.len),
+                    );
+                }
                 let total_deadline = Instant::now() + within.max(Duration::from_secs(5));
                 while sent < d.len || (d.len == 0 && sent == 0 && d.fin) {
                     self.drain_ready().await;

@@ -382,6 +382,10 @@ pub struct SendData {
     /// Set FIN on the last frame.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fin: bool,
+    /// Send exactly the credit the IUT has granted so far (`len` is ignored
+    /// and may be 0): the IUT must accept all of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fill: bool,
 }
 
 /// `expect`: a frame pattern.
