@@ -436,11 +436,27 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
                             return res;
                         }
                     };
-                    let accepted = tokio::select! {
-                        a = listener.accept() => a.ok().map(|(s, _)| s),
-                        _ = tokio::time::sleep(setup_limit) => None,
+                    // Whichever comes first: the connection, or the adapter's
+                    // `ready` (or its early exit, which must not wait for a
+                    // connection that will never come).
+                    let accept_limit = tokio::time::sleep(setup_limit);
+                    tokio::pin!(accept_limit);
+                    let (accepted, ready) = tokio::select! {
+                        a = listener.accept() => {
+                            let accepted = a.ok().map(|(s, _)| s);
+                            (accepted, wait_ready(&mut ad, setup_limit).await)
+                        }
+                        r = wait_ready(&mut ad, setup_limit) => {
+                            let accepted = match &r {
+                                Ok(_) => tokio::select! {
+                                    a = listener.accept() => a.ok().map(|(s, _)| s),
+                                    _ = &mut accept_limit => None,
+                                },
+                                Err(_) => None,
+                            };
+                            (accepted, r)
+                        }
                     };
-                    let ready = wait_ready(&mut ad, setup_limit).await;
                     match (accepted, ready) {
                         (Some(s), Ok(_)) => (s, Some(ad)),
                         (_, Err((o, m))) => {

@@ -197,3 +197,82 @@ async fn expectations_turn_failures_into_xfail_and_passes_into_xpass() {
         .unwrap_or("")
         .contains("update the expectations file"));
 }
+
+fn script(name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("yamux-runner-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let p = dir.join("run");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+fn adapter(program: PathBuf) -> Iut {
+    Iut::Adapter(conformance::adapter::AdapterSpec {
+        program,
+        args: Vec::new(),
+        env: Vec::new(),
+        name: "test".into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapter_exit_89_is_unsupported_and_a_crash_is_an_error() {
+    let suite = suite();
+    let unsupported = adapter(script("u", "exit 89"));
+    let r = run_all(&suite.cases, &unsupported, &opts(&["ping.echo"])).await;
+    assert!(
+        r.iter().all(|r| r.outcome == Outcome::Unsupported),
+        "{:?}",
+        r.iter().map(|r| r.outcome).collect::<Vec<_>>()
+    );
+    let crash = adapter(script("c", "echo boom >&2; exit 3"));
+    let r = run_all(&suite.cases, &crash, &opts(&["ping.echo"])).await;
+    for r in &r {
+        assert_eq!(r.outcome, Outcome::Error);
+        assert!(
+            r.message
+                .as_deref()
+                .unwrap_or("")
+                .contains("exit code Some(3)"),
+            "{:?}",
+            r.message
+        );
+        assert_eq!(r.stderr, ["boom"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_command_makes_the_case_unsupported() {
+    // A minimal server-role adapter: listens, says ready, answers every command `unsupported`.
+    let py = r#"
+import json, socket, sys, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(json.dumps({"event": "ready", "addr": "127.0.0.1:%d" % s.getsockname()[1]}), flush=True)
+threading.Thread(target=lambda: s.accept(), daemon=True).start()
+for line in sys.stdin:
+    cmd = json.loads(line)
+    print(json.dumps({"event": "unsupported", "id": cmd["id"]}), flush=True)
+"#;
+    let dir = std::env::temp_dir().join(format!("yamux-runner-{}-py", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("adapter.py");
+    std::fs::write(&file, py).expect("write");
+    let body = format!("exec python3 {}", file.display());
+    let iut = adapter(script("cmd", &body));
+    let mut o = opts(&["goaway.send.on-close"]);
+    o.roles = vec![Role::Server];
+    let r = run_all(&suite().cases, &iut, &o).await;
+    assert_eq!(
+        r[0].outcome,
+        Outcome::Unsupported,
+        "{:?} {:?}",
+        r[0].message,
+        r[0].failures
+    );
+    assert_eq!(
+        r[0].message.as_deref(),
+        Some("the adapter cannot `session-close`")
+    );
+}
