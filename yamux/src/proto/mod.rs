@@ -21,7 +21,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::config::{fault, AckPolicy, Config, GoAwayMode, INITIAL_WINDOW};
 use crate::error::{Error, ProtocolError};
@@ -30,6 +30,9 @@ use crate::frame::{
 };
 
 use stream::{ResetKind, StreamState};
+
+/// Unanswered pings remembered at most.
+const MAX_OUTSTANDING_PINGS: usize = 1024;
 
 /// Which side of the session this is (`ids.parity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,6 +250,20 @@ impl Connection {
             remote_fin: s.remote_fin,
             reset: s.reset.is_some(),
         })
+    }
+
+    /// Snapshots of every stream held, by id.
+    pub fn stream_infos(&self) -> Vec<(StreamId, StreamInfo)> {
+        let mut v: Vec<_> = self
+            .streams
+            .keys()
+            .filter_map(|id| {
+                let id = StreamId::new(*id);
+                self.stream_info(id).map(|i| (id, i))
+            })
+            .collect();
+        v.sort_by_key(|(id, _)| id.val());
+        v
     }
 
     /// The error a stream operation reports for `id`, if the stream failed.
@@ -480,30 +497,52 @@ impl Connection {
         id: StreamId,
         buf: &mut [u8],
     ) -> Result<ReadResult, Error> {
-        let closed = self.closed.clone();
+        self.read_with(now, id, buf.len(), |st, _| st.copy_out(buf))
+    }
+
+    /// Like [`Connection::read`], but moves up to `max` bytes out as
+    /// `Bytes` into `out` without copying, so the caller can copy them
+    /// after releasing any lock.
+    pub fn read_chunks(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        max: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Result<ReadResult, Error> {
+        self.read_with(now, id, max, |st, max| st.take_chunks(max, out))
+    }
+
+    fn read_with(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        max: usize,
+        take: impl FnOnce(&mut StreamState, usize) -> usize,
+    ) -> Result<ReadResult, Error> {
         let Some(st) = self.streams.get_mut(&id.val()) else {
-            return Err(closed.unwrap_or(Error::StreamClosed));
+            return Err(self.closed.clone().unwrap_or(Error::StreamClosed));
         };
         if let Some(r) = st.reset {
             return Err(r.error());
         }
-        if st.buffered == 0 || buf.is_empty() {
+        if st.buffered == 0 || max == 0 {
             if st.buffered == 0 && st.remote_fin {
                 return Ok(ReadResult::Eof);
             }
-            if let Some(e) = closed {
-                if st.buffered == 0 {
-                    return Err(e);
+            if st.buffered == 0 {
+                if let Some(e) = &self.closed {
+                    return Err(e.clone());
                 }
             }
-            return Ok(if buf.is_empty() {
+            return Ok(if max == 0 {
                 ReadResult::Data(0)
             } else {
                 ReadResult::Blocked
             });
         }
-        let n = st.copy_out(buf);
-        if closed.is_none() {
+        let n = take(st, max);
+        if self.closed.is_none() {
             if self.config.ack_policy == AckPolicy::Lazy {
                 self.send_ack(id);
             }
@@ -566,6 +605,13 @@ impl Connection {
     }
 
     fn send_ping(&mut self, now: Instant) -> u32 {
+        // Pings a peer never answers must not accumulate: forget the
+        // oldest beyond a bound.
+        if self.pings.len() >= MAX_OUTSTANDING_PINGS {
+            if let Some(oldest) = self.pings.iter().min_by_key(|(_, t)| **t).map(|(v, _)| *v) {
+                self.pings.remove(&oldest);
+            }
+        }
         let mut value = self.next_ping;
         while self.pings.contains_key(&value) {
             value = value.wrapping_add(1);

@@ -79,6 +79,31 @@ impl StreamState {
         }
     }
 
+    /// Moves up to `max` buffered bytes into `out` as `Bytes` (no copy);
+    /// returns the count.
+    pub(crate) fn take_chunks(&mut self, max: usize, out: &mut Vec<Bytes>) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(front) = self.buf.front_mut() else {
+                break;
+            };
+            let take = front.len().min(max - n);
+            if take == front.len() {
+                if let Some(b) = self.buf.pop_front() {
+                    out.push(b);
+                }
+            } else {
+                out.push(front.split_to(take));
+            }
+            n += take;
+        }
+        self.buffered -= n;
+        self.unreported = self
+            .unreported
+            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        n
+    }
+
     /// Copies buffered bytes into `dst`; returns the count.
     pub(crate) fn copy_out(&mut self, dst: &mut [u8]) -> usize {
         let mut n = 0;

@@ -1,5 +1,6 @@
 //! The task that owns the transport.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -12,19 +13,31 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 use tokio_util::io::poll_read_buf;
 
-use super::{now, wake_all, Shared};
+use super::{now, wake_all, Shared, TRANSMIT_HIGH_WATER};
 use crate::frame::{Frame, FrameCodec};
 
-/// Read buffer reserve per read: large reads, few syscalls.
+/// Read buffer size: large reads, few syscalls.
 const READ_CHUNK: usize = 512 * 1024;
-/// Iterations per poll before yielding to other tasks.
-const BUDGET: usize = 64;
+/// Free space below which the driver switches to another read buffer.
+const READ_MIN: usize = 64 * 1024;
+/// Free read buffers kept for reuse.
+const READ_POOL: usize = 2;
+/// Retired read buffers (pinned by unread bodies) before bodies are copied.
+const READ_PIN_LIMIT: usize = 8;
+/// Data bodies smaller than this are copied out of the read buffer.
+const COPY_BELOW: usize = 4096;
+/// Rounds per poll before the driver yields, so that woken readers run
+/// while the data they were woken for is still in the cache.
+const BUDGET: usize = 4;
+/// Writers woken per round when transmit space frees up.
+const SPACE_WAKE_BATCH: usize = 16;
 
 pub(super) struct Driver<T> {
     io: T,
     shared: Arc<Shared>,
     codec: FrameCodec,
     rbuf: BytesMut,
+    retired: VecDeque<BytesMut>,
     frames: Vec<Frame>,
     wbuf: BytesMut,
     read_done: bool,
@@ -34,6 +47,12 @@ pub(super) struct Driver<T> {
     /// The transport failed on write: skip the flush and the shutdown.
     broken: bool,
     write_deadline: Option<Instant>,
+    /// Bytes written so far, and the count when the write timer was armed.
+    written: u64,
+    write_mark: u64,
+    /// The last clock reading.
+    last_now: Instant,
+    auto_tune: bool,
     write_timeout: std::time::Duration,
     sleep: Pin<Box<Sleep>>,
     sleep_at: Option<Instant>,
@@ -49,12 +68,10 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     pub(super) fn new(io: T, shared: Arc<Shared>) -> Driver<T> {
-        let (max_body, write_timeout) = {
+        let (max_body, write_timeout, auto_tune) = {
             let st = shared.lock();
-            (
-                st.conn.config().max_frame_body,
-                st.conn.config().write_timeout,
-            )
+            let c = st.conn.config();
+            (c.max_frame_body, c.write_timeout, c.auto_tune)
         };
         #[cfg(feature = "faults")]
         let wu_reads_body = shared.lock().conn.config().faults.wu_reads_body;
@@ -63,6 +80,7 @@ where
             shared,
             codec: FrameCodec::new(max_body),
             rbuf: BytesMut::new(),
+            retired: VecDeque::new(),
             frames: Vec::new(),
             wbuf: BytesMut::new(),
             read_done: false,
@@ -71,6 +89,10 @@ where
             write_err: None,
             broken: false,
             write_deadline: None,
+            written: 0,
+            write_mark: 0,
+            last_now: now(),
+            auto_tune,
             write_timeout,
             sleep: Box::pin(tokio::time::sleep(std::time::Duration::from_secs(3600))),
             sleep_at: None,
@@ -81,14 +103,47 @@ where
         }
     }
 
+    /// Makes room in the read buffer without touching fresh memory when
+    /// possible: frame bodies are slices of the read buffer, so a buffer
+    /// can only be reused once every body cut from it has been read.
+    /// Retired buffers wait in a small pool until then; fresh pages (page
+    /// faults, zeroing) are the expensive part of receiving.
+    fn ensure_read_space(&mut self) {
+        if self.rbuf.capacity() - self.rbuf.len() >= READ_MIN {
+            return;
+        }
+        if self.rbuf.try_reclaim(READ_CHUNK) {
+            return;
+        }
+        // Retired buffers are pinned by unread bodies (bounded by the
+        // streams' windows) or free; keep at most READ_POOL free ones.
+        let mut next = None;
+        let mut free = 0;
+        self.retired.retain_mut(|b| {
+            if !b.try_reclaim(READ_CHUNK) {
+                return true;
+            }
+            if next.is_none() {
+                next = Some(std::mem::take(b));
+                return false;
+            }
+            free += 1;
+            free <= READ_POOL
+        });
+        let mut next = next.unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK));
+        // Carry over the start of a partial frame.
+        next.extend_from_slice(&self.rbuf);
+        let mut old = std::mem::replace(&mut self.rbuf, next);
+        old.clear();
+        self.retired.push_back(old);
+    }
+
     /// Reads what the transport has and decodes whole frames.
     fn poll_input(&mut self, cx: &mut Context<'_>) -> bool {
         if self.read_done || self.decode_err.is_some() {
             return false;
         }
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
+        self.ensure_read_space();
         let progress = match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
             Poll::Ready(Ok(0)) => {
                 self.read_done = true;
@@ -118,7 +173,17 @@ where
                 }
             }
             match self.codec.decode_frame(&mut self.rbuf) {
-                Ok(Some(f)) => {
+                Ok(Some(mut f)) => {
+                    // Bodies are slices of the read buffer and keep all of
+                    // it alive until read. Small bodies, and every body once
+                    // a few buffers are pinned by unread data, are copied
+                    // out instead, so unread data never pins more than
+                    // READ_PIN_LIMIT buffers.
+                    if !f.body.is_empty()
+                        && (f.body.len() < COPY_BELOW || self.retired.len() >= READ_PIN_LIMIT)
+                    {
+                        f.body = bytes::Bytes::copy_from_slice(&f.body);
+                    }
                     #[cfg(feature = "faults")]
                     if self.wu_reads_body && f.header.typ == crate::frame::FrameType::WindowUpdate {
                         // Deliberate bug: treat the delta as a body length.
@@ -145,13 +210,15 @@ where
                 }
                 Poll::Ready(Ok(n)) => {
                     self.wbuf.advance(n);
-                    self.write_deadline = None;
+                    self.written += n as u64;
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => self.write_err = Some(e),
                 Poll::Pending => {
+                    // A coarse timer: armed once, checked when it fires.
                     if self.write_deadline.is_none() {
                         self.write_deadline = Some(now() + self.write_timeout);
+                        self.write_mark = self.written;
                     }
                     return progress;
                 }
@@ -166,12 +233,25 @@ where
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut timer_fired = false;
         for _ in 0..BUDGET {
             let mut progress = self.poll_input(cx);
-            let now = now();
+            // Read the clock only when something needs it.
+            let need_now = timer_fired
+                || self.auto_tune
+                || self
+                    .frames
+                    .iter()
+                    .any(|f| f.header.typ == crate::frame::FrameType::Ping);
+            if need_now {
+                self.last_now = now();
+            }
+            let now = self.last_now;
+            let fired = std::mem::take(&mut timer_fired);
             let (closed, timeout) = {
                 let mut st = self.shared.lock();
                 st.driver_woken = false;
+                st.now = now;
                 if !st.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     st.driver = Some(cx.waker().clone());
                 }
@@ -191,13 +271,21 @@ where
                     self.wbuf.clear();
                     st.conn.transmit_buf().clear();
                 }
-                if self.write_deadline.is_some_and(|d| now >= d) {
-                    st.conn.handle_write_timeout();
-                    self.broken = true;
-                    self.wbuf.clear();
-                    st.conn.transmit_buf().clear();
+                if fired && self.write_deadline.is_some_and(|d| now >= d) {
+                    if self.wbuf.is_empty() {
+                        self.write_deadline = None;
+                    } else if self.written != self.write_mark {
+                        // Progress since the timer was armed: re-arm.
+                        self.write_deadline = Some(now + self.write_timeout);
+                        self.write_mark = self.written;
+                    } else {
+                        st.conn.handle_write_timeout();
+                        self.broken = true;
+                        self.wbuf.clear();
+                        st.conn.transmit_buf().clear();
+                    }
                 }
-                if st.conn.poll_timeout().is_some_and(|t| now >= t) {
+                if fired && st.conn.poll_timeout().is_some_and(|t| now >= t) {
                     st.conn.handle_timeout(now);
                 }
                 if st.idle_shutdown && st.conn.live_streams() == 0 {
@@ -205,7 +293,9 @@ where
                 }
                 if self.wbuf.is_empty() && st.conn.transmit_len() > 0 {
                     std::mem::swap(&mut self.wbuf, st.conn.transmit_buf());
-                    wake_all(&mut st.space_wakers);
+                }
+                if st.conn.transmit_len() < TRANSMIT_HIGH_WATER / 2 {
+                    st.wake_space(SPACE_WAKE_BATCH);
                 }
                 st.after();
                 // after() may set driver_woken for bytes we will take in
@@ -234,6 +324,7 @@ where
                 }
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     self.sleep_at = None;
+                    timer_fired = true;
                     progress = true;
                 }
             }

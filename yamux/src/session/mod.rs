@@ -11,7 +11,7 @@
 mod driver;
 mod stream;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
@@ -26,13 +26,13 @@ use crate::proto::{Connection, Event, Role};
 
 pub use stream::Stream;
 
+/// Transmit buffer size above which writers wait for the driver.
+const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
+
 /// The current time from tokio's clock (so paused test time works).
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
-
-/// Transmit buffer size above which writers wait for the driver.
-const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct StreamWakers {
@@ -50,11 +50,13 @@ pub(crate) struct State {
     wakers: HashMap<u32, StreamWakers>,
     accept_wakers: Vec<Waker>,
     open_wakers: Vec<Waker>,
-    space_wakers: Vec<Waker>,
+    space_wakers: VecDeque<Waker>,
     close_wakers: Vec<Waker>,
     pings: HashMap<u32, PingSlot>,
     driver: Option<Waker>,
     driver_woken: bool,
+    /// The driver's latest clock reading (stream reads use it).
+    now: Instant,
     /// The driver has finished (transport closed).
     finished: bool,
     /// Every Session handle is gone: close once no stream is left.
@@ -124,6 +126,17 @@ impl State {
         }
     }
 
+    /// Wakes up to `n` writers waiting for transmit buffer space, oldest
+    /// first (waking all of them at once only makes them fight).
+    fn wake_space(&mut self, n: usize) {
+        for _ in 0..n {
+            match self.space_wakers.pop_front() {
+                Some(w) => w.wake(),
+                None => break,
+            }
+        }
+    }
+
     fn wake_driver(&mut self) {
         self.driver_woken = true;
         if let Some(w) = &self.driver {
@@ -142,7 +155,9 @@ impl State {
         }
         wake_all(&mut self.accept_wakers);
         wake_all(&mut self.open_wakers);
-        wake_all(&mut self.space_wakers);
+        for w in self.space_wakers.drain(..) {
+            w.wake();
+        }
         for slot in self.pings.values_mut() {
             if let Some(w) = slot.waker.take() {
                 w.wake();
@@ -181,6 +196,9 @@ impl Drop for SessionRef {
 /// A yamux session over one transport. Cheap to clone; every clone drives
 /// the same session. The constructors spawn the driver task on the current
 /// tokio runtime (they panic outside one, like `tokio::spawn`).
+///
+/// Dropping the last clone sends Go Away 0 (no new streams either way);
+/// the session then closes once every [`Stream`] has been dropped.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<SessionRef>,
@@ -225,11 +243,12 @@ impl Session {
                 wakers: HashMap::new(),
                 accept_wakers: Vec::new(),
                 open_wakers: Vec::new(),
-                space_wakers: Vec::new(),
+                space_wakers: VecDeque::new(),
                 close_wakers: Vec::new(),
                 pings: HashMap::new(),
                 driver: None,
                 driver_woken: false,
+                now: now(),
                 finished: false,
                 idle_shutdown: false,
             }),
@@ -364,6 +383,13 @@ impl Session {
             Poll::Pending
         })
         .await
+    }
+
+    /// Snapshots of every stream's protocol state (windows, credit, FIN and
+    /// RST flags), for diagnostics.
+    pub fn stream_infos(&self) -> Vec<(crate::frame::StreamId, crate::proto::StreamInfo)> {
+        let st = self.shared().lock();
+        st.conn.stream_infos()
     }
 
     /// True once the session is over.

@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{now, register, Shared, TRANSMIT_HIGH_WATER};
+use super::{Shared, TRANSMIT_HIGH_WATER};
 use crate::error::Error;
 use crate::frame::StreamId;
 use crate::proto::ReadResult;
@@ -22,6 +23,8 @@ use crate::proto::ReadResult;
 pub struct Stream {
     id: StreamId,
     shared: Arc<Shared>,
+    /// Received chunks taken under the lock, copied out after it.
+    chunks: Vec<Bytes>,
 }
 
 impl std::fmt::Debug for Stream {
@@ -36,7 +39,11 @@ fn io_err(e: Error) -> io::Error {
 
 impl Stream {
     pub(super) fn new(id: StreamId, shared: Arc<Shared>) -> Stream {
-        Stream { id, shared }
+        Stream {
+            id,
+            shared,
+            chunks: Vec::new(),
+        }
     }
 
     /// The stream id.
@@ -59,19 +66,26 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut st = self.shared.lock();
-        let r = st.conn.read(now(), self.id, buf.initialize_unfilled());
-        st.after();
+        let this = self.get_mut();
+        let r = {
+            let mut st = this.shared.lock();
+            let now = st.now;
+            let r = st
+                .conn
+                .read_chunks(now, this.id, buf.remaining(), &mut this.chunks);
+            st.after();
+            if let Ok(ReadResult::Blocked) = r {
+                st.wakers.entry(this.id.val()).or_default().read = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            r
+        };
+        // Copy outside the lock.
+        for c in this.chunks.drain(..) {
+            buf.put_slice(&c);
+        }
         match r {
-            Ok(ReadResult::Data(n)) => {
-                buf.advance(n);
-                Poll::Ready(Ok(()))
-            }
-            Ok(ReadResult::Eof) => Poll::Ready(Ok(())),
-            Ok(ReadResult::Blocked) => {
-                st.wakers.entry(self.id.val()).or_default().read = Some(cx.waker().clone());
-                Poll::Pending
-            }
+            Ok(_) => Poll::Ready(Ok(())),
             Err(e) => Poll::Ready(Err(io_err(e))),
         }
     }
@@ -85,7 +99,9 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         let mut st = self.shared.lock();
         if st.conn.transmit_len() >= TRANSMIT_HIGH_WATER && !st.conn.is_closed() {
-            register(&mut st.space_wakers, cx.waker());
+            if !st.space_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                st.space_wakers.push_back(cx.waker().clone());
+            }
             st.after();
             return Poll::Pending;
         }
