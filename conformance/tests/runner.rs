@@ -276,3 +276,39 @@ for line in sys.stdin:
         Some("the adapter cannot `session-close`")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_that_passes_on_retry_is_flaky() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // The first connection is deaf, later ones answer pings.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let n = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+            tokio::spawn(async move {
+                let mut tcp = tcp;
+                if first {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(k) = tcp.read(&mut buf).await {
+                        if k == 0 {
+                            return;
+                        }
+                    }
+                } else {
+                    let s = yamux::Session::server(tcp, yamux::Config::default());
+                    let _ = s.closed().await;
+                }
+            });
+        }
+    });
+    let mut o = opts(&["ping.echo"]);
+    o.roles = vec![Role::Server];
+    o.retries = 2;
+    let r = run_all(&suite().cases, &Iut::Target(addr), &o).await;
+    assert_eq!(r[0].outcome, Outcome::Pass);
+    assert!(r[0].flaky);
+    assert_eq!(r[0].attempts, 2);
+}
