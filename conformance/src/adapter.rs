@@ -49,6 +49,7 @@ pub struct AdapterProc {
     pub rx: mpsc::UnboundedReceiver<AdapterMsg>,
     /// stderr lines so far.
     pub stderr: Arc<Mutex<Vec<String>>>,
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
     next_id: u64,
 }
 
@@ -114,9 +115,10 @@ impl AdapterProc {
             });
         }
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut stderr_task = None;
         if let Some(err) = child.stderr.take() {
             let buf = stderr.clone();
-            tokio::spawn(async move {
+            stderr_task = Some(tokio::spawn(async move {
                 let mut lines = BufReader::new(err).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Ok(mut b) = buf.lock() {
@@ -125,7 +127,7 @@ impl AdapterProc {
                         }
                     }
                 }
-            });
+            }));
         }
         let stdin = child.stdin.take();
         Ok(AdapterProc {
@@ -133,6 +135,7 @@ impl AdapterProc {
             stdin,
             rx,
             stderr,
+            stderr_task,
             next_id: 1,
         })
     }
@@ -192,6 +195,16 @@ impl AdapterProc {
                 None
             }
         }
+    }
+
+    /// Closes stdin, waits for exit (killing after 2 s) and for the last
+    /// stderr lines; returns (exit code, stderr).
+    pub async fn finish_with_stderr(&mut self) -> (Option<i32>, Vec<String>) {
+        let code = self.finish().await;
+        if let Some(t) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(500), t).await;
+        }
+        (code, self.stderr_lines())
     }
 
     /// stderr lines so far.

@@ -398,8 +398,7 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
                         Err((o, m)) => {
                             res.outcome = o;
                             res.message = Some(m);
-                            res.stderr = ad.stderr_lines();
-                            ad.finish().await;
+                            res.stderr = ad.finish_with_stderr().await.1;
                             return res;
                         }
                     };
@@ -409,8 +408,7 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
                             res.outcome = Outcome::Error;
                             res.message =
                                 Some(format!("cannot connect to the adapter's address {addr:?}"));
-                            res.stderr = ad.stderr_lines();
-                            ad.finish().await;
+                            res.stderr = ad.finish_with_stderr().await.1;
                             return res;
                         }
                     }
@@ -462,15 +460,13 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
                         (_, Err((o, m))) => {
                             res.outcome = o;
                             res.message = Some(m);
-                            res.stderr = ad.stderr_lines();
-                            ad.finish().await;
+                            res.stderr = ad.finish_with_stderr().await.1;
                             return res;
                         }
                         (None, Ok(_)) => {
                             res.outcome = Outcome::Error;
                             res.message = Some("the adapter did not connect".into());
-                            res.stderr = ad.stderr_lines();
-                            ad.finish().await;
+                            res.stderr = ad.finish_with_stderr().await.1;
                             return res;
                         }
                     }
@@ -501,8 +497,8 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
         }
     };
     if let Some(mut ad) = adapter {
-        let code = ad.finish().await;
-        res.stderr = ad.stderr_lines();
+        let (code, stderr) = ad.finish_with_stderr().await;
+        res.stderr = stderr;
         if let (Some(c), true) = (code, matches!(pr.ended, Ended::Completed)) {
             if c != 0 && c != EXIT_UNSUPPORTED {
                 res.stderr.push(format!("(adapter exit code {c})"));
