@@ -3,5 +3,6 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod conform_cli;
 pub mod decode;
 pub mod hexframes;
