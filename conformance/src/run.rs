@@ -16,6 +16,9 @@ use crate::adapter::{AdapterMsg, AdapterProc, AdapterSpec, EXIT_UNSUPPORTED};
 use crate::peer::{Ended, Failure, Peer, TraceLine};
 use crate::vector::{selects, Case, Level, Role};
 
+/// How long an adapter may take to start (`ready`) or to connect.
+pub const SETUP_LIMIT: Duration = Duration::from_secs(30);
+
 /// The verdict of one case in one role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -315,7 +318,7 @@ async fn wait_ready(ad: &mut AdapterProc, limit: Duration) -> Result<String, (Ou
     loop {
         let msg = tokio::select! {
             m = ad.rx.recv() => m,
-            _ = tokio::time::sleep_until(deadline) => return Err((Outcome::Error, "the adapter sent no `ready` within 10 s".into())),
+            _ = tokio::time::sleep_until(deadline) => return Err((Outcome::Error, format!("the adapter sent no `ready` within {} s", limit.as_secs()))),
         };
         match msg {
             Some(AdapterMsg::Event(v))
@@ -350,7 +353,9 @@ async fn wait_ready(ad: &mut AdapterProc, limit: Duration) -> Result<String, (Ou
 pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Duration) -> CaseResult {
     let mut res = base_result(case, role);
     let start = Instant::now();
-    let setup_limit = Duration::from_secs(10);
+    // Starting an adapter can be slow (interpreters, many in parallel on few
+    // cores); it does not count against the case's own time limit.
+    let setup_limit = SETUP_LIMIT;
     let (tcp, adapter) = match iut {
         Iut::Target(addr) => {
             if role == Role::Client {
