@@ -29,6 +29,9 @@ enum Command {
     /// printing the yamux frames and findings of both directions like
     /// `decode`, optionally recording a pcapng.
     Proxy(yamuxctl::relay::cli::ProxyArgs),
+    /// Send hand-made frames to a yamux peer and print what it sends back,
+    /// decoded, with timing.
+    Inject(yamuxctl::inject::cli::InjectArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // printing happens on other threads
             drop(out);
             Ok(ExitCode::from(yamuxctl::relay::cli::proxy(
+                &a,
+                Box::new(std::io::stdout()),
+                Box::new(std::io::stderr()),
+            )?))
+        }
+        Command::Inject(a) => {
+            drop(out);
+            Ok(ExitCode::from(yamuxctl::inject::cli::inject(
                 &a,
                 Box::new(std::io::stdout()),
                 Box::new(std::io::stderr()),
