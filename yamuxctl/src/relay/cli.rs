@@ -64,6 +64,7 @@ impl ProxyArgs {
         o.write = self.write.clone();
         o.buffer = self.buffer;
         o.event_capacity = self.queue.max(1);
+        o.max_connections = self.exit_after;
         o
     }
 }
@@ -134,14 +135,14 @@ pub async fn serve(
             })
         }
     };
-    let exit_after = args.exit_after;
     let quiet = args.quiet;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stop_signal = async move {
         tokio::select! {
             () = shutdown => {}
             _ = stop_rx => {}
-            () = done.notified(), if exit_after.is_some() && !quiet => {}
+            // output gone (a closed pipe)
+            () = done.notified() => {}
         }
     };
     let r = relay.run(stop_signal).await;
@@ -189,17 +190,13 @@ fn consume(
     let dec = LiveDecoder::new(clock, Options::default(), args.force);
     let (summary, error) = if args.json {
         let mut o = JsonOut::new(w, Filter::default());
-        let s = pump(dec, clock, rx, &mut o, err, args.exit_after, done, |o| {
-            o.error.is_some()
-        });
+        let s = pump(dec, clock, rx, &mut o, err, done, |o| o.error.is_some());
         let e = o.error.take();
         let _ = o.into_inner().flush();
         (s, e)
     } else {
         let mut o = TextOut::new(w, use_color(args.color), args.absolute, Filter::default());
-        let s = pump(dec, clock, rx, &mut o, err, args.exit_after, done, |o| {
-            o.error.is_some()
-        });
+        let s = pump(dec, clock, rx, &mut o, err, done, |o| o.error.is_some());
         let e = o.error.take();
         let _ = o.into_inner().flush();
         (s, e)
@@ -235,11 +232,9 @@ fn pump<O: Observer + Flush>(
     mut rx: mpsc::Receiver<RelayEvent>,
     o: &mut O,
     err: &mut Box<dyn Write + Send>,
-    exit_after: Option<u32>,
     done: &Notify,
     failed: impl Fn(&O) -> bool,
 ) -> LiveSummary {
-    let mut closed = 0u32;
     let mut broken = false;
     loop {
         let ev = match rx.try_recv() {
@@ -256,12 +251,9 @@ fn pump<O: Observer + Flush>(
         };
         if !broken {
             dec.event(&ev, o, err);
-            // output gone (a closed pipe): keep forwarding, stop decoding
-            broken = failed(o);
-        }
-        if matches!(ev, RelayEvent::Closed { .. }) {
-            closed += 1;
-            if exit_after.is_some_and(|n| closed >= n) {
+            if failed(o) {
+                // output gone (a closed pipe): nothing more to show
+                broken = true;
                 done.notify_one();
             }
         }

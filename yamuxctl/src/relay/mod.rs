@@ -58,6 +58,8 @@ pub struct RelayOptions {
     pub write_capacity: usize,
     /// How long to wait for the upstream to accept a connection.
     pub connect_timeout: Duration,
+    /// Accept this many connections, then stop once they are over.
+    pub max_connections: Option<u32>,
 }
 
 impl RelayOptions {
@@ -71,6 +73,7 @@ impl RelayOptions {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             write_capacity: 4 * DEFAULT_EVENT_CAPACITY,
             connect_timeout: Duration::from_secs(10),
+            max_connections: None,
         }
     }
 }
@@ -258,10 +261,14 @@ impl Relay {
         let mut next: u32 = 0;
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
+            let accepting = opts.max_connections.is_none_or(|m| next < m);
+            if !accepting && conns.is_empty() {
+                break;
+            }
             tokio::select! {
                 () = &mut shutdown => break,
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                r = listener.accept() => match r {
+                r = listener.accept(), if accepting => match r {
                     Ok((client, peer)) => {
                         next = next.wrapping_add(1).max(1);
                         let mut sinks = vec![events.clone()];
