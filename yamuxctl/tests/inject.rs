@@ -166,3 +166,35 @@ async fn usage_and_connect_errors_exit_2() {
     );
     assert!(err.text().contains("cannot connect"), "{}", err.text());
 }
+
+#[tokio::test]
+async fn a_script_file_runs_after_the_arguments() {
+    let dir = std::env::temp_dir().join(format!("yamuxctl-inject-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.txt");
+    std::fs::write(
+        &path,
+        "# open, send, close\nsyn 3\ndata 3 abc  # echoed\nfin 3\n",
+    )
+    .unwrap();
+    let (code, ev, err) = inject(&["--script", path.to_str().unwrap(), "ping", "1"]).await;
+    assert_eq!(code, 0, "{err}");
+    let sent: Vec<String> = frames(&ev, "a2b")
+        .iter()
+        .map(|f| format!("{} {}", f["type"], f["stream"]))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "\"ping\" 0",
+            "\"window-update\" 3",
+            "\"data\" 3",
+            "\"window-update\" 3"
+        ]
+    );
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "syn 1\nwu 1\n").unwrap();
+    let (code, _, err) = inject(&["--script", bad.to_str().unwrap()]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.txt:2: command 1"), "{err}");
+}

@@ -500,7 +500,9 @@ async fn a_reset_from_the_server_resets_the_client() {
     let upstream = l.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let (s, _) = l.accept().await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut x = [0u8; 1];
+        s.read_exact(&mut x).await.unwrap();
         let _ = rx.await;
         s.set_zero_linger().unwrap();
         drop(s);
@@ -518,7 +520,10 @@ async fn a_reset_from_the_server_resets_the_client() {
         Err(std::io::ErrorKind::ConnectionReset)
     );
     let (_, _, err) = relay.finish().await;
-    assert!(err.contains("conn 1: reset: server → client"), "{err}");
+    assert!(
+        err.contains("conn 1: reset while forwarding server → client"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,6 +61,10 @@ pub struct InjectArgs {
     /// How long to keep printing what arrives after the last command (ms).
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub wait: u64,
+    /// Run the commands of this file after the arguments: the same
+    /// language, any number per line, `#` starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<std::path::PathBuf>,
     /// Read commands line by line from standard input after the arguments
     /// (`quit` or end of input ends).
     #[arg(short, long)]
@@ -167,13 +171,33 @@ pub async fn run(
     out: Box<dyn Write + Send>,
     mut err: Box<dyn Write + Send>,
 ) -> anyhow::Result<u8> {
-    let commands = match parse(&args.commands) {
+    let mut commands = match parse(&args.commands) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "yamuxctl: {e}");
             return Ok(2);
         }
     };
+    if let Some(path) = &args.script {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(err, "yamuxctl: cannot read {}: {e}", path.display());
+                return Ok(2);
+            }
+        };
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match parse(&words) {
+                Ok(c) => commands.extend(c),
+                Err(e) => {
+                    let _ = writeln!(err, "yamuxctl: {}:{}: {e}", path.display(), i + 1);
+                    return Ok(2);
+                }
+            }
+        }
+    }
     let sock = match (args.connect, args.listen) {
         (Some(a), _) => match TcpStream::connect(a).await {
             Ok(s) => s,

@@ -427,11 +427,11 @@ async fn connection(
                     DirEnd::Eof => a_done = true,
                     // the client reset (or the upstream refused our
                     // writes): reset both
-                    DirEnd::Error(e) => break (format!("reset: client → server: {e}"), true),
+                    DirEnd::Error(e) => break (format!("reset while forwarding client → server: {e}"), true),
                 },
                 end = &mut b, if !b_done => match end {
                     DirEnd::Eof => b_done = true,
-                    DirEnd::Error(e) => break (format!("reset: server → client: {e}"), true),
+                    DirEnd::Error(e) => break (format!("reset while forwarding server → client: {e}"), true),
                 },
                 _ = stop.wait_for(|s| *s) => break ("relay shut down".to_string(), false),
             }
