@@ -198,3 +198,42 @@ async fn a_script_file_runs_after_the_arguments() {
     assert_eq!(code, 2);
     assert!(err.contains("bad.txt:2: command 1"), "{err}");
 }
+
+#[tokio::test]
+async fn a_vector_case_runs_its_sending_steps() {
+    let dir = std::env::temp_dir().join(format!("yamuxctl-inject-v-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("case.json");
+    // the shape of vectors/session/stream.open.json's stream.open.syn-on-data
+    std::fs::write(
+        &path,
+        r#"{
+  "id": "stream.open.syn-on-data",
+  "spec": ["stream.open", "flags.syn"],
+  "level": "MUST",
+  "roles": ["server", "client"],
+  "summary": "The payload of a D|SYN frame reaches the application (echoed back)",
+  "steps": [
+    {"send": {"type": "data", "flags": "SYN", "stream": 1, "body": {"len": 100}}},
+    {"expect": {"flags": "ACK", "stream": 1}, "note": "the stream is acknowledged"},
+    {"expect_data": {"stream": 1, "len": 100}, "note": "the SYN frame's payload is echoed"}
+  ]
+}"#,
+    )
+    .unwrap();
+    let (code, ev, err) = inject(&["--script", path.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("step 2 (expect) not run"), "{err}");
+    let got = frames(&ev, "b2a");
+    assert!(
+        got.iter()
+            .any(|f| f["stream"] == 1 && f["flags"].as_u64().unwrap() & 2 == 2),
+        "no ACK: {got:?}"
+    );
+    let echoed: u64 = got
+        .iter()
+        .filter(|f| f["type"] == "data" && f["stream"] == 1)
+        .map(|f| f["length"].as_u64().unwrap())
+        .sum();
+    assert_eq!(echoed, 100);
+}

@@ -62,7 +62,9 @@ pub struct InjectArgs {
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub wait: u64,
     /// Run the commands of this file after the arguments: the same
-    /// language, any number per line, `#` starts a comment.
+    /// language, any number per line, `#` starts a comment; or, when it
+    /// starts with `{` or `[`, a case (or an array of steps) in the
+    /// conformance vector step language, whose sending steps are run.
     #[arg(long, value_name = "FILE")]
     pub script: Option<std::path::PathBuf>,
     /// Read commands line by line from standard input after the arguments
@@ -186,14 +188,29 @@ pub async fn run(
                 return Ok(2);
             }
         };
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or_default();
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match parse(&words) {
-                Ok(c) => commands.extend(c),
+        if text.trim_start().starts_with(['{', '[']) {
+            match super::script::parse_json(&text) {
+                Ok((c, notes)) => {
+                    for n in notes {
+                        let _ = writeln!(err, "yamuxctl: {}: {n}", path.display());
+                    }
+                    commands.extend(c);
+                }
                 Err(e) => {
-                    let _ = writeln!(err, "yamuxctl: {}:{}: {e}", path.display(), i + 1);
+                    let _ = writeln!(err, "yamuxctl: {}: {e}", path.display());
                     return Ok(2);
+                }
+            }
+        } else {
+            for (i, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or_default();
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match parse(&words) {
+                    Ok(c) => commands.extend(c),
+                    Err(e) => {
+                        let _ = writeln!(err, "yamuxctl: {}:{}: {e}", path.display(), i + 1);
+                        return Ok(2);
+                    }
                 }
             }
         }

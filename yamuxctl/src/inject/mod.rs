@@ -17,6 +17,7 @@
 //! `wu+ack 2 +65536`, `data+fin 1 bye`, `ping+0x8000 1`.
 
 pub mod cli;
+pub mod script;
 
 use std::time::Duration;
 
