@@ -56,34 +56,39 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    // The stdout lock is taken per command, never for the whole run: the
+    // adapter and the conformance runner write stdout from other threads.
+    let std_streams = || (std::io::stdout().lock(), std::io::stderr());
     match cli.command {
-        Command::Decode(a) => Ok(ExitCode::from(yamuxctl::decode::cli::decode(
-            &a, &mut out, &mut err,
-        )?)),
-        Command::Stats(a) => Ok(ExitCode::from(yamuxctl::decode::cli::stats(
-            &a, &mut out, &mut err,
-        )?)),
-        Command::Follow(a) => Ok(ExitCode::from(yamuxctl::decode::cli::follow(
-            &a, &mut out, &mut err,
-        )?)),
-        Command::Proxy(a) => {
-            // printing happens on other threads
-            drop(out);
-            Ok(ExitCode::from(yamuxctl::relay::cli::proxy(
-                &a,
-                Box::new(std::io::stdout()),
-                Box::new(std::io::stderr()),
+        Command::Decode(a) => {
+            let (mut out, mut err) = std_streams();
+            Ok(ExitCode::from(yamuxctl::decode::cli::decode(
+                &a, &mut out, &mut err,
             )?))
         }
-        Command::Inject(a) => {
-            drop(out);
-            Ok(ExitCode::from(yamuxctl::inject::cli::inject(
-                &a,
-                Box::new(std::io::stdout()),
-                Box::new(std::io::stderr()),
+        Command::Stats(a) => {
+            let (mut out, mut err) = std_streams();
+            Ok(ExitCode::from(yamuxctl::decode::cli::stats(
+                &a, &mut out, &mut err,
             )?))
         }
+        Command::Follow(a) => {
+            let (mut out, mut err) = std_streams();
+            Ok(ExitCode::from(yamuxctl::decode::cli::follow(
+                &a, &mut out, &mut err,
+            )?))
+        }
+        // these print from other threads: no stdout lock here
+        Command::Proxy(a) => Ok(ExitCode::from(yamuxctl::relay::cli::proxy(
+            &a,
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+        )?)),
+        Command::Inject(a) => Ok(ExitCode::from(yamuxctl::inject::cli::inject(
+            &a,
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+        )?)),
         Command::Frames { hex } => {
             let joined: String = hex.concat().split_whitespace().collect();
             let wire = hex::decode(&joined).context("argument is not valid hex")?;
