@@ -18,13 +18,6 @@ enum Command {
         /// Hex bytes, e.g. 000200010000000000000007
         hex: Vec<String>,
     },
-    /// Decode yamux frames from a pcap/pcapng capture, one line per frame,
-    /// with per-stream windows and protocol findings.
-    Decode(yamuxctl::decode::cli::DecodeArgs),
-    /// Per connection and stream: bytes, frames, windows, RTT.
-    Stats(yamuxctl::decode::cli::StatsArgs),
-    /// One stream's payload each way, like Wireshark's Follow Stream.
-    Follow(yamuxctl::decode::cli::FollowArgs),
     /// Relay TCP connections to an upstream, forwarding bytes unchanged,
     /// printing the yamux frames and findings of both directions like
     /// `decode`, optionally recording a pcapng.
@@ -32,6 +25,13 @@ enum Command {
     /// Send hand-made frames to a yamux peer and print what it sends back,
     /// decoded, with timing.
     Inject(yamuxctl::inject::cli::InjectArgs),
+    /// Decode yamux frames from a pcap/pcapng capture, one line per frame,
+    /// with per-stream windows and protocol findings.
+    Decode(yamuxctl::decode::cli::DecodeArgs),
+    /// Per connection and stream: bytes, frames, windows, RTT.
+    Stats(yamuxctl::decode::cli::StatsArgs),
+    /// One stream's payload each way, like Wireshark's Follow Stream.
+    Follow(yamuxctl::decode::cli::FollowArgs),
 }
 
 fn main() -> ExitCode {
