@@ -6,3 +6,5 @@ pub mod capture;
 pub mod conform_cli;
 pub mod decode;
 pub mod hexframes;
+pub mod inject;
+pub mod relay;

@@ -18,6 +18,13 @@ enum Command {
         /// Hex bytes, e.g. 000200010000000000000007
         hex: Vec<String>,
     },
+    /// Relay TCP connections to an upstream, forwarding bytes unchanged,
+    /// printing the yamux frames and findings of both directions like
+    /// `decode`, optionally recording a pcapng.
+    Proxy(yamuxctl::relay::cli::ProxyArgs),
+    /// Send hand-made frames to a yamux peer and print what it sends back,
+    /// decoded, with timing.
+    Inject(yamuxctl::inject::cli::InjectArgs),
     /// Decode yamux frames from a pcap/pcapng capture, one line per frame,
     /// with per-stream windows and protocol findings.
     Decode(yamuxctl::decode::cli::DecodeArgs),
@@ -82,6 +89,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &a, &mut out, &mut err,
             )?))
         }
+        // these print from other threads: no stdout lock here
+        Command::Proxy(a) => Ok(ExitCode::from(yamuxctl::relay::cli::proxy(
+            &a,
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+        )?)),
+        Command::Inject(a) => Ok(ExitCode::from(yamuxctl::inject::cli::inject(
+            &a,
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+        )?)),
         Command::Frames { hex } => {
             let joined: String = hex.concat().split_whitespace().collect();
             let wire = hex::decode(&joined).context("argument is not valid hex")?;

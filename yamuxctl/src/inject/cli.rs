@@ -1,0 +1,500 @@
+//! `yamuxctl inject`: arguments and entry point.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use yamux::frame::{FrameType, Header};
+use yamux::tracker::{Finding, PreambleLine, Severity, Side, Tracker, Undecodable};
+
+use super::{parse, Command};
+use crate::analyze::{ConnInfo, FrameEvent, Observer, Options, StreamConn, TcpFigures};
+use crate::decode::cli::{use_color, ColorChoice};
+use crate::decode::json::JsonOut;
+use crate::decode::text::TextOut;
+use crate::decode::Filter;
+use crate::relay::Clock;
+
+/// Our role on the connection (which side opens odd streams).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// We are the yamux client (default with --connect).
+    Client,
+    /// We are the yamux server (default with --listen).
+    Server,
+}
+
+/// `yamuxctl inject`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "COMMANDS (any number, in order):
+  syn ID | ack ID | fin ID | rst ID   Window Update with that flag, delta 0
+  wu ID [+]DELTA                      Window Update
+  data ID TEXT                        Data; TEXT is UTF-8, 0xHEX, or - for empty
+  ping VALUE | pong VALUE             Ping request (SYN) / answer (ACK)
+  goaway [CODE]                       Go Away (default code 0)
+  raw HEX                             bytes as they are
+  sleep MS                            wait, printing what arrives
+Extra flags join a frame command with +: data+syn 1 hi, wu+ack 2 +65536, ping+0x8000 1.
+
+Exit status: 0 normally; 1 if the peer sent Go Away with a non-zero code or
+its frames drew warnings or errors; 2 on usage or connection errors.")]
+pub struct InjectArgs {
+    /// Connect to this address.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        conflicts_with = "listen",
+        required_unless_present = "listen"
+    )]
+    pub connect: Option<SocketAddr>,
+    /// Accept one connection on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Our yamux role (default: client with --connect, server with --listen).
+    #[arg(long, value_enum)]
+    pub role: Option<Role>,
+    /// How long to keep printing what arrives after the last command (ms).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub wait: u64,
+    /// Run the commands of this file after the arguments: the same
+    /// language, any number per line, `#` starts a comment; or, when it
+    /// starts with `{` or `[`, a case (or an array of steps) in the
+    /// conformance vector step language, whose sending steps are run.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<std::path::PathBuf>,
+    /// Read commands line by line from standard input after the arguments
+    /// (`quit` or end of input ends).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// NDJSON output (schema yamuxctl.decode/v1).
+    #[arg(long)]
+    pub json: bool,
+    /// Colour.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Commands to send, e.g. `syn 1 data 1 hello ping 7`.
+    #[arg(
+        allow_hyphen_values = true,
+        trailing_var_arg = true,
+        value_name = "COMMAND"
+    )]
+    pub commands: Vec<String>,
+}
+
+/// Runs `inject` on a new runtime.
+pub fn inject(
+    args: &InjectArgs,
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
+) -> anyhow::Result<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(run(args.clone(), out, err))
+}
+
+/// Counts what decides the exit status, passing everything on.
+struct Verdict<'a, O: ?Sized> {
+    inner: &'a mut O,
+    peer: Side,
+    /// Warnings and errors about the peer's frames.
+    bad: u64,
+    /// The peer's Go Away code, if it sent one.
+    goaway: Option<u32>,
+}
+
+impl<O: Observer + ?Sized> Verdict<'_, O> {
+    fn count(&mut self, f: &Finding) {
+        if f.severity != Severity::Info && f.side == Some(self.peer) {
+            self.bad += 1;
+        }
+    }
+}
+
+impl<O: Observer + ?Sized> Observer for Verdict<'_, O> {
+    fn start(&mut self, ts: Duration) {
+        self.inner.start(ts);
+    }
+    fn connection(&mut self, c: &ConnInfo) {
+        self.inner.connection(c);
+    }
+    fn preamble(&mut self, c: &ConnInfo, side: Side, ts: Duration, line: &PreambleLine) {
+        self.inner.preamble(c, side, ts, line);
+    }
+    fn frame(&mut self, ev: &FrameEvent<'_>) {
+        if ev.side == self.peer && ev.header.typ == FrameType::GoAway {
+            self.goaway = Some(ev.header.length);
+        }
+        for f in ev.findings {
+            self.count(f);
+        }
+        self.inner.frame(ev);
+    }
+    fn body(&mut self, c: &ConnInfo, side: Side, h: &Header, chunk: &[u8]) {
+        self.inner.body(c, side, h, chunk);
+    }
+    fn body_gap(&mut self, c: &ConnInfo, side: Side, h: &Header, len: u64) {
+        self.inner.body_gap(c, side, h, len);
+    }
+    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64) {
+        self.inner.gap(c, side, ts, offset, len);
+    }
+    fn skipped(&mut self, c: &ConnInfo, side: Side, ts: Duration, u: &Undecodable) {
+        self.inner.skipped(c, side, ts, u);
+    }
+    fn truncated(&mut self, c: &ConnInfo, side: Side, offset: u64, have: u64, needed: u64) {
+        self.inner.truncated(c, side, offset, have, needed);
+    }
+    fn finding(&mut self, c: &ConnInfo, ts: Duration, f: &Finding) {
+        self.count(f);
+        self.inner.finding(c, ts, f);
+    }
+    fn conn_end(&mut self, c: &ConnInfo, tracker: &Tracker, tcp: &TcpFigures) {
+        self.inner.conn_end(c, tracker, tcp);
+    }
+}
+
+/// What the socket reader reports.
+enum Rx {
+    Bytes(Duration, Bytes),
+    Eof(Duration),
+    Error(Duration, String),
+}
+
+/// Runs `inject`.
+pub async fn run(
+    args: InjectArgs,
+    out: Box<dyn Write + Send>,
+    mut err: Box<dyn Write + Send>,
+) -> anyhow::Result<u8> {
+    let mut commands = match parse(&args.commands) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "yamuxctl: {e}");
+            return Ok(2);
+        }
+    };
+    if let Some(path) = &args.script {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(err, "yamuxctl: cannot read {}: {e}", path.display());
+                return Ok(2);
+            }
+        };
+        if text.trim_start().starts_with(['{', '[']) {
+            match super::script::parse_json(&text) {
+                Ok((c, notes)) => {
+                    for n in notes {
+                        let _ = writeln!(err, "yamuxctl: {}: {n}", path.display());
+                    }
+                    commands.extend(c);
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "yamuxctl: {}: {e}", path.display());
+                    return Ok(2);
+                }
+            }
+        } else {
+            for (i, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or_default();
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match parse(&words) {
+                    Ok(c) => commands.extend(c),
+                    Err(e) => {
+                        let _ = writeln!(err, "yamuxctl: {}:{}: {e}", path.display(), i + 1);
+                        return Ok(2);
+                    }
+                }
+            }
+        }
+    }
+    let sock = match (args.connect, args.listen) {
+        (Some(a), _) => match TcpStream::connect(a).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writeln!(err, "yamuxctl: cannot connect to {a}: {e}");
+                return Ok(2);
+            }
+        },
+        (None, Some(a)) => {
+            let l = match TcpListener::bind(a).await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = writeln!(err, "yamuxctl: cannot listen on {a}: {e}");
+                    return Ok(2);
+                }
+            };
+            let _ = writeln!(err, "yamuxctl: listening on {}", l.local_addr()?);
+            let _ = err.flush();
+            match l.accept().await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    let _ = writeln!(err, "yamuxctl: accept failed: {e}");
+                    return Ok(2);
+                }
+            }
+        }
+        (None, None) => {
+            let _ = writeln!(err, "yamuxctl: --connect or --listen is required");
+            return Ok(2);
+        }
+    };
+    let _ = sock.set_nodelay(true);
+    let role = args.role.unwrap_or(if args.connect.is_some() {
+        Role::Client
+    } else {
+        Role::Server
+    });
+    let local = sock.local_addr()?;
+    let remote = sock.peer_addr()?;
+    let w = io::BufWriter::new(out);
+    let code = if args.json {
+        let mut o = JsonOut::new(w, Filter::default());
+        let c = session(
+            &args, role, sock, local, remote, &commands, &mut o, &mut err,
+        )
+        .await;
+        let _ = o.into_inner().flush();
+        c
+    } else {
+        let mut o = TextOut::new(w, use_color(args.color), false, Filter::default());
+        let c = session(
+            &args, role, sock, local, remote, &commands, &mut o, &mut err,
+        )
+        .await;
+        let _ = o.into_inner().flush();
+        c
+    };
+    let _ = err.flush();
+    code
+}
+
+trait Flush {
+    fn flush_out(&mut self);
+}
+
+impl<W: Write> Flush for TextOut<W> {
+    fn flush_out(&mut self) {
+        let _ = self.get_mut().flush();
+    }
+}
+
+impl<W: Write> Flush for JsonOut<W> {
+    fn flush_out(&mut self) {
+        let _ = self.get_mut().flush();
+    }
+}
+
+struct Live<'a, O: ?Sized> {
+    clock: Clock,
+    conn: StreamConn,
+    me: Side,
+    v: Verdict<'a, O>,
+    rx: mpsc::UnboundedReceiver<Rx>,
+    closed: bool,
+}
+
+impl<O: Observer + Flush + ?Sized> Live<'_, O> {
+    fn take(&mut self, m: Rx, err: &mut dyn Write) {
+        let peer = self.me.other();
+        match m {
+            Rx::Bytes(at, b) => self.conn.data(peer, self.clock.wall(at), &b, &mut self.v),
+            Rx::Eof(at) => {
+                self.closed = true;
+                self.conn.eof(peer, self.clock.wall(at), &mut self.v);
+                let _ = writeln!(
+                    err,
+                    "yamuxctl: {:.6}: the peer closed the connection",
+                    at.as_secs_f64()
+                );
+            }
+            Rx::Error(at, e) => {
+                self.closed = true;
+                let _ = writeln!(
+                    err,
+                    "yamuxctl: {:.6}: connection error: {e}",
+                    at.as_secs_f64()
+                );
+            }
+        }
+    }
+
+    /// Takes what has arrived, without waiting.
+    fn drain(&mut self, err: &mut dyn Write) {
+        while let Ok(m) = self.rx.try_recv() {
+            self.take(m, err);
+        }
+        self.v.inner.flush_out();
+    }
+
+    /// Takes what arrives for `d` (less if the peer closes).
+    async fn wait(&mut self, d: Duration, err: &mut dyn Write) {
+        let deadline = tokio::time::Instant::now() + d;
+        while !self.closed {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) => {
+                    self.take(m, err);
+                    self.drain(err);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.drain(err);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session<O: Observer + Flush>(
+    args: &InjectArgs,
+    role: Role,
+    sock: TcpStream,
+    local: SocketAddr,
+    remote: SocketAddr,
+    commands: &[Command],
+    obs: &mut O,
+    err: &mut Box<dyn Write + Send>,
+) -> anyhow::Result<u8> {
+    let clock = Clock::new();
+    let (me, a, b) = match role {
+        Role::Client => (Side::A, local, remote),
+        Role::Server => (Side::B, remote, local),
+    };
+    let info = ConnInfo {
+        id: 1,
+        a,
+        b,
+        handshake: true,
+        first: clock.wall(Duration::ZERO),
+    };
+    obs.start(clock.wall(Duration::ZERO));
+    let conn = StreamConn::new(info, &Options::default(), true);
+    conn.announce(obs);
+    let (mut r, mut w) = sock.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) => {
+                    let _ = tx.send(Rx::Eof(clock.now()));
+                    return;
+                }
+                Ok(n) => {
+                    let b = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                    if tx.send(Rx::Bytes(clock.now(), b)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Rx::Error(clock.now(), e.to_string()));
+                    return;
+                }
+            }
+        }
+    });
+    let mut live = Live {
+        clock,
+        conn,
+        me,
+        v: Verdict {
+            inner: obs,
+            peer: me.other(),
+            bad: 0,
+            goaway: None,
+        },
+        rx,
+        closed: false,
+    };
+    let mut write_failed = false;
+    for c in commands {
+        if !exec(&mut live, &mut w, c, err).await {
+            write_failed = true;
+            break;
+        }
+    }
+    if args.interactive && !write_failed {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            let _ = write!(err, "inject> ");
+            let _ = err.flush();
+            let line = tokio::select! {
+                l = lines.next_line() => l,
+                m = live.rx.recv(), if !live.closed => {
+                    if let Some(m) = m {
+                        live.take(m, err);
+                    } else {
+                        live.closed = true;
+                    }
+                    live.drain(err);
+                    continue;
+                }
+            };
+            let Ok(Some(line)) = line else { break };
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.first().is_some_and(|w| *w == "quit" || *w == "exit") {
+                break;
+            }
+            match parse(&words) {
+                Ok(cmds) => {
+                    for c in &cmds {
+                        if !exec(&mut live, &mut w, c, err).await {
+                            write_failed = true;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                }
+            }
+            if write_failed {
+                break;
+            }
+        }
+    }
+    live.wait(Duration::from_millis(args.wait), err).await;
+    let _ = w.shutdown().await;
+    reader.abort();
+    let Live {
+        clock, conn, mut v, ..
+    } = live;
+    conn.finish(clock.wall(clock.now()), &mut v);
+    v.inner.flush_out();
+    Ok(if v.goaway.is_some_and(|c| c != 0) || v.bad > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// Runs one command; false when the connection cannot be written to.
+async fn exec<O: Observer + Flush + ?Sized>(
+    live: &mut Live<'_, O>,
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    c: &Command,
+    err: &mut Box<dyn Write + Send>,
+) -> bool {
+    match c {
+        Command::Send(bytes) => {
+            live.drain(err.as_mut());
+            if let Err(e) = w.write_all(bytes).await {
+                let _ = writeln!(err, "yamuxctl: cannot send: {e}");
+                return false;
+            }
+            let ts = live.clock.wall(live.clock.now());
+            live.conn.data(live.me, ts, bytes, &mut live.v);
+            live.drain(err.as_mut());
+            true
+        }
+        Command::Sleep(d) => {
+            live.wait(*d, err.as_mut()).await;
+            true
+        }
+    }
+}
