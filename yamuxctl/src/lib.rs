@@ -5,3 +5,4 @@ pub mod analyze;
 pub mod capture;
 pub mod decode;
 pub mod hexframes;
+pub mod watch;

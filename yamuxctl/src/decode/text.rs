@@ -3,11 +3,58 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use yamux::frame::{FrameType, GoAwayCode};
-use yamux::tracker::{Finding, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable};
+use yamux::frame::{FrameType, GoAwayCode, Header};
+use yamux::tracker::{
+    Finding, FrameRecord, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable,
+};
 
 use super::{flag_names, utc, Filter};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
+
+/// `→` for side A (the initiator) sending, `←` for side B.
+pub fn side_arrow(side: Side) -> &'static str {
+    match side {
+        Side::A => "→",
+        Side::B => "←",
+    }
+}
+
+/// The part of a frame line after the direction arrow: type, flags, stream,
+/// value, then the window change, phase and round trip the tracker recorded.
+/// `typ` wraps the type name (ANSI codes, or nothing). Shared by `decode`
+/// and the frame log of `watch`.
+pub fn frame_fields(h: &Header, rec: &FrameRecord, typ: (&str, &str)) -> String {
+    let (ts_, te) = typ;
+    let value = match h.typ {
+        FrameType::Data => format!("len {}", h.length),
+        FrameType::WindowUpdate => format!("delta {}", h.length),
+        FrameType::Ping => format!("value {}", h.length),
+        FrameType::GoAway => format!("code {}", GoAwayCode::new(h.length)),
+    };
+    let flags = flag_names(h.flags);
+    let mut line = format!(
+        "{ts_}{:<13}{te} {:<11} stream {:<5} {:<16}",
+        h.typ.name(),
+        if h.flags.is_empty() { "-" } else { &flags },
+        h.stream_id.val(),
+        value
+    );
+    if let Some(w) = rec.window {
+        line.push_str(&format!(" window {} → {}", w.before, w.after));
+    }
+    match rec.phase {
+        Some(StreamPhase::HalfClosed(s)) => {
+            line.push_str(&format!("  half-closed {}", side_arrow(s)))
+        }
+        Some(StreamPhase::Reset(s)) => line.push_str(&format!("  reset {}", side_arrow(s))),
+        Some(p) => line.push_str(&format!("  {}", p.name())),
+        None => {}
+    }
+    if let Some(rtt) = rec.rtt {
+        line.push_str(&format!(" rtt {:.3} ms", rtt.as_secs_f64() * 1e3));
+    }
+    line
+}
 
 /// ANSI styles, or nothing.
 #[derive(Clone, Copy, Debug)]
@@ -83,10 +130,7 @@ impl<W: Write> TextOut<W> {
     }
 
     fn arrow(side: Side) -> &'static str {
-        match side {
-            Side::A => "→",
-            Side::B => "←",
-        }
+        side_arrow(side)
     }
 
     fn finding_line(&mut self, f: &Finding) {
@@ -179,38 +223,12 @@ impl<W: Write> Observer for TextOut<W> {
                 FrameType::Ping => "\x1b[35m",
                 FrameType::GoAway => "\x1b[1;33m",
             });
-            let value = match h.typ {
-                FrameType::Data => format!("len {}", h.length),
-                FrameType::WindowUpdate => format!("delta {}", h.length),
-                FrameType::Ping => format!("value {}", h.length),
-                FrameType::GoAway => format!("code {}", GoAwayCode::new(h.length)),
-            };
-            let flags = flag_names(h.flags);
-            let mut line = format!(
-                "{ds}{t}{de}  {} {}  {ts_}{:<13}{te} {:<11} stream {:<5} {:<16}",
+            let line = format!(
+                "{ds}{t}{de}  {} {}  {}",
                 c.id,
                 Self::arrow(side),
-                h.typ.name(),
-                if h.flags.is_empty() { "-" } else { &flags },
-                h.stream_id.val(),
-                value
+                frame_fields(h, rec, (ts_, te))
             );
-            if let Some(w) = rec.window {
-                line.push_str(&format!(" window {} → {}", w.before, w.after));
-            }
-            match rec.phase {
-                Some(StreamPhase::HalfClosed(s)) => {
-                    line.push_str(&format!("  half-closed {}", Self::arrow(s)))
-                }
-                Some(StreamPhase::Reset(s)) => {
-                    line.push_str(&format!("  reset {}", Self::arrow(s)))
-                }
-                Some(p) => line.push_str(&format!("  {}", p.name())),
-                None => {}
-            }
-            if let Some(rtt) = rec.rtt {
-                line.push_str(&format!(" rtt {:.3} ms", rtt.as_secs_f64() * 1e3));
-            }
             let line = line.trim_end();
             self.put(format_args!("{line}\n"));
         }
