@@ -25,6 +25,9 @@ enum Command {
     Stats(yamuxctl::decode::cli::StatsArgs),
     /// One stream's payload each way, like Wireshark's Follow Stream.
     Follow(yamuxctl::decode::cli::FollowArgs),
+    /// Live terminal UI of connections, streams and windows: the relay
+    /// (--listen/--upstream) or a capture played back (FILE).
+    Watch(yamuxctl::watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Follow(a) => Ok(ExitCode::from(yamuxctl::decode::cli::follow(
             &a, &mut out, &mut err,
         )?)),
+        Command::Watch(a) => yamuxctl::watch::run(&a),
         Command::Frames { hex } => {
             let joined: String = hex.concat().split_whitespace().collect();
             let wire = hex::decode(&joined).context("argument is not valid hex")?;
