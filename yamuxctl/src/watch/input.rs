@@ -98,7 +98,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("+ -", "play twice as fast / half as fast"),
     (".", "step one frame (pauses)"),
     ("← →", "seek 1 s back / forward"),
-    (":", "seek to a time (seconds since the start)"),
+    (":", "seek to a time (seconds since the start) and pause"),
     ("n", "play to the next finding and pause"),
 ];
 

@@ -259,7 +259,11 @@ impl Replay {
                 };
                 self.seek(app, t);
             }
-            Command::SeekTo(d) => self.seek(app, self.first + d),
+            Command::SeekTo(d) => {
+                // a chosen moment is for looking at: stop there
+                self.paused = true;
+                self.seek(app, self.first + d);
+            }
             Command::NextFinding => {
                 self.paused = true;
                 let n = app.findings.len();

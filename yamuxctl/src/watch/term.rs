@@ -21,6 +21,10 @@ use super::ui;
 /// Shortest time between two draws.
 pub const FRAME: Duration = Duration::from_millis(33);
 
+/// When set, `!` panics: lets the tmux test check that a panic restores
+/// the terminal.
+pub const TEST_PANIC_ENV: &str = "YAMUXCTL_WATCH_TEST_PANIC";
+
 /// Puts the terminal back: cooked mode, main screen, cursor shown.
 pub fn restore() {
     let _ = disable_raw_mode();
@@ -86,6 +90,7 @@ fn mode(app: &App) -> InputMode {
 
 /// Runs the UI until the user quits.
 pub fn run<S: Source>(app: &mut App, source: &mut S) -> anyhow::Result<()> {
+    let test_panic = std::env::var_os(TEST_PANIC_ENV).is_some();
     let mut guard = Guard::enter()?;
     let term = &mut guard.terminal;
     let mut last_tick = Instant::now();
@@ -110,6 +115,11 @@ pub fn run<S: Source>(app: &mut App, source: &mut S) -> anyhow::Result<()> {
         if event::poll(wait)? {
             match event::read()? {
                 TermEvent::Key(k) => {
+                    if test_panic && k.code == crossterm::event::KeyCode::Char('!') {
+                        panic!(
+                            "test panic requested with {TEST_PANIC_ENV} (terminal restore check)"
+                        );
+                    }
                     if let Some(a) = input::action(mode(app), k) {
                         app.status.clear();
                         match app.handle(a) {
