@@ -3,17 +3,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
-use yamux::frame::{Flags, FrameType, Header, StreamId};
-use yamux::tracker::Side;
 use yamuxctl::watch::input::Action;
-use yamuxctl::watch::model::{App, Event, Mode, Pane};
+use yamuxctl::watch::model::{App, Mode, Pane};
 use yamuxctl::watch::{replay_setup, ui, WatchArgs};
 
 fn render(app: &mut App, w: u16, h: u16) -> String {
@@ -49,77 +46,9 @@ fn both(name: &str, app: &mut App) {
     insta::assert_snapshot!(format!("{name}_160x48"), render(app, 160, 48));
 }
 
-fn addr(p: u16) -> SocketAddr {
-    SocketAddr::from(([10, 0, 0, 1], p))
-}
-
 /// 1,000 streams in various states over 10 s, deterministic.
-pub fn thousand() -> App {
-    let mut app = App::new(
-        "synthetic",
-        Mode::Live {
-            listen: "127.0.0.1:7000".into(),
-            upstream: "127.0.0.1:7001".into(),
-        },
-    );
-    let ms = Duration::from_millis;
-    app.apply(&Event::Opened {
-        conn: 1,
-        a: addr(40000),
-        b: addr(4001),
-        handshake: true,
-        at: ms(0),
-    });
-    let f = |side, at, typ, flags, id, len| Event::Frame {
-        conn: 1,
-        side,
-        at: ms(at),
-        header: Header::new(typ, flags, StreamId::new(id), len),
-    };
-    for i in 0..1000u32 {
-        let id = 2 * i + 1;
-        let t = u64::from(i) * 10;
-        app.apply(&f(Side::A, t, FrameType::WindowUpdate, Flags::SYN, id, 0));
-        app.apply(&f(
-            Side::B,
-            t + 1,
-            FrameType::WindowUpdate,
-            Flags::ACK,
-            id,
-            0,
-        ));
-        let n = (i * 7919) % 200_000 + 1;
-        app.apply(&f(Side::A, t + 2, FrameType::Data, Flags::NONE, id, n));
-        app.apply(&f(Side::B, t + 3, FrameType::Data, Flags::NONE, id, n / 3));
-        if i % 3 == 0 {
-            app.apply(&f(
-                Side::B,
-                t + 4,
-                FrameType::WindowUpdate,
-                Flags::NONE,
-                id,
-                n,
-            ));
-        }
-        match i % 5 {
-            0 => app.apply(&f(Side::A, t + 5, FrameType::Data, Flags::FIN, id, 0)),
-            1 => {
-                app.apply(&f(Side::A, t + 5, FrameType::Data, Flags::FIN, id, 0));
-                app.apply(&f(Side::B, t + 6, FrameType::Data, Flags::FIN, id, 0));
-            }
-            2 => app.apply(&f(
-                Side::B,
-                t + 5,
-                FrameType::WindowUpdate,
-                Flags::RST,
-                id,
-                0,
-            )),
-            _ => {}
-        }
-    }
-    app.advance_to(ms(10_000));
-    app
+fn thousand() -> App {
+    yamuxctl::watch::demo::app(1000)
 }
 
 fn empty_replay() -> App {

@@ -51,6 +51,8 @@ pub enum Action {
     SwitchFocus,
     /// Switch the selected finding kind on or off.
     ToggleKind,
+    /// Detail chart: the stream's active span or everything until now.
+    ToggleZoom,
     /// Pause or resume playback.
     TogglePause,
     /// Twice as fast.
@@ -145,6 +147,7 @@ pub fn action(mode: InputMode, key: KeyEvent) -> Option<Action> {
                 KeyCode::Char('w') => Action::ShowPane(Pane::Findings),
                 KeyCode::Tab | KeyCode::BackTab => Action::SwitchFocus,
                 KeyCode::Char(' ') | KeyCode::Char('x') => Action::ToggleKind,
+                KeyCode::Char('z') => Action::ToggleZoom,
                 KeyCode::Char('p') => Action::TogglePause,
                 KeyCode::Char('+') | KeyCode::Char('=') => Action::Faster,
                 KeyCode::Char('-') => Action::Slower,

@@ -6,6 +6,7 @@
 //! [`source`] produces [`model::Event`]s (replay of a capture with a playback
 //! clock) and [`term`] runs the terminal loop.
 
+pub mod demo;
 pub mod input;
 pub mod model;
 pub mod source;

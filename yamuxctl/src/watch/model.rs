@@ -408,6 +408,8 @@ pub struct App {
     pub log_scroll: usize,
     /// Help overlay shown.
     pub help: bool,
+    /// The detail chart spans until now, not just the stream's activity.
+    pub chart_all: bool,
     /// A message for the status line.
     pub status: String,
     /// Something changed since the last draw.
@@ -442,6 +444,7 @@ impl App {
             kind_sel: 0,
             log_scroll: 0,
             help: false,
+            chart_all: false,
             status: String::new(),
             dirty: true,
         }
@@ -860,6 +863,7 @@ impl App {
                     }
                 }
             }
+            A::ToggleZoom => self.chart_all = !self.chart_all,
             A::TogglePause => return Some(Command::TogglePause),
             A::Faster => return Some(Command::Speed(2.0)),
             A::Slower => return Some(Command::Speed(0.5)),

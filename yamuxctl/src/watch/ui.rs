@@ -469,9 +469,15 @@ fn detail(f: &mut Frame<'_>, app: &App, area: Rect) {
     let o = st.opener.unwrap_or(Side::A);
     let (oi, pi) = (idx(o), idx(o.other()));
     let title = format!(
-        " stream {id} · opened by {} · {} ",
+        " stream {id} · opened by {} · {} · last frame {} ago{} ",
         row.opener,
-        phase_cell(st.phase).0
+        phase_cell(st.phase).0,
+        age(app.now.saturating_sub(st.last)),
+        if app.chart_all {
+            " · chart until now (z)"
+        } else {
+            " · chart: activity (z)"
+        }
     );
     let inner = block.inner(area);
     f.render_widget(block.title(title), area);
@@ -520,7 +526,14 @@ fn detail(f: &mut Frame<'_>, app: &App, area: Rect) {
         .map(|s| s.iter().copied().collect())
         .unwrap_or_default();
     let from = series.first().map_or(st.first, |s| s.at);
-    let to = app.now.max(from + Duration::from_millis(1));
+    let active_end = series.last().map_or(st.last, |s| s.at);
+    let pad = (active_end.saturating_sub(from) / 10).max(Duration::from_millis(1));
+    let to = if app.chart_all {
+        app.now
+    } else {
+        (active_end + pad).min(app.now)
+    }
+    .max(from + Duration::from_millis(1));
     let x0 = app.rel(from).as_secs_f64();
     let x1 = app.rel(to).as_secs_f64();
     let mut send: Vec<(f64, f64)> = Vec::with_capacity(series.len() + 1);
