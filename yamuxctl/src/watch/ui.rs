@@ -742,7 +742,51 @@ fn findings(f: &mut Frame<'_>, app: &App, area: Rect) {
             ])
         })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(block), right);
+    // wrapped: long messages matter; keep the newest at the bottom
+    let width = usize::from(block.inner(right).width).max(1);
+    let used: usize = lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_height(&text, width)
+        })
+        .sum();
+    let scroll = u16::try_from(used.saturating_sub(h)).unwrap_or(u16::MAX);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(block),
+        right,
+    );
+}
+
+/// Lines `text` takes when word-wrapped at `width` (greedy, like the
+/// paragraph's word wrapper; long words are cut).
+fn wrapped_height(text: &str, width: usize) -> usize {
+    let mut lines = 1;
+    let mut col = 0;
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        let need = if col == 0 { w } else { col + 1 + w };
+        if need <= width {
+            col = need;
+        } else if w <= width {
+            lines += 1;
+            col = w;
+        } else {
+            // cut into pieces
+            let rest = if col == 0 {
+                w
+            } else {
+                lines += 1;
+                w
+            };
+            lines += (rest - 1) / width;
+            col = (rest - 1) % width + 1;
+        }
+    }
+    lines
 }
 
 fn footer(app: &App) -> Paragraph<'static> {
@@ -837,4 +881,46 @@ pub fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_fit_their_columns() {
+        assert_eq!(size(0), "0");
+        assert_eq!(size(9999), "9999");
+        assert_eq!(size(10_000), "9.8K");
+        assert_eq!(size(262_144), "256K");
+        assert_eq!(size(-45_076), "-44.0K");
+        assert_eq!(size(10 << 20), "10.0M");
+        assert_eq!(size(i64::MAX), "8589934592G");
+        assert_eq!(size(i64::MIN), "-8589934592G");
+        assert_eq!(age(Duration::from_millis(1234)), "1.2s");
+        assert_eq!(age(Duration::from_secs(42)), "42s");
+        assert_eq!(age(Duration::from_secs(3600)), "60m");
+    }
+
+    #[test]
+    fn wrapping_estimate() {
+        assert_eq!(wrapped_height("", 5), 1);
+        assert_eq!(wrapped_height("aaa bbb", 7), 1);
+        assert_eq!(wrapped_height("aaa bbb", 6), 2);
+        assert_eq!(wrapped_height("abcdefg", 3), 3);
+        assert_eq!(wrapped_height("ab abcdefg", 3), 4);
+    }
+
+    #[test]
+    fn buckets_sum_the_bytes() {
+        let s = |ms, a| Sample {
+            at: Duration::from_millis(ms),
+            credit: [0, 0],
+            bytes: [a, 0],
+        };
+        let series = [s(0, 10), s(5, 30), s(9, 100)];
+        let b = buckets(&series, 0, Duration::ZERO, Duration::from_millis(10), 2);
+        assert_eq!(b, vec![10, 90]);
+        assert_eq!(b.iter().sum::<u64>(), 100);
+    }
 }
