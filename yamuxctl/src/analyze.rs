@@ -459,28 +459,16 @@ impl Analyzer {
         };
         let mut verdict = None;
         for side in [Side::A, Side::B] {
-            let cfg = DecoderConfig {
-                max_body_len,
-                preamble: true,
-                mid_stream: !conn.tcp[idx(side)].syn_seen,
-            };
-            let mut probe = ByteDecoder::new(cfg);
-            let mut out: Vec<Decoded> = Vec::new();
-            let mut seen = 0usize;
-            for (_, _, c) in chunks.iter().filter(|(s, _, _)| *s == side) {
-                match c {
-                    Chunk::Data(d) => {
-                        seen += d.len();
-                        probe.feed(d, &mut out);
-                    }
-                    Chunk::Gap(_, n) => probe.gap(*n, &mut out),
-                }
-            }
+            let seen = held_bytes(chunks, side);
             let done = at_end || seen >= DETECT_LIMIT || conn.tcp[idx(side)].finished();
-            if done {
-                probe.finish(&mut out);
-            }
-            if let Some(v) = judge(&out, max_body_len, done) {
+            let out = probe(
+                chunks,
+                side,
+                max_body_len,
+                !conn.tcp[idx(side)].syn_seen,
+                done,
+            );
+            if let Some(v) = judge(&out, max_body_len, done, 2) {
                 verdict = Some(v);
                 if v {
                     break;
@@ -561,26 +549,23 @@ impl Analyzer {
                 frames: &mut self.summary.frames,
             };
             tcp[idx(side)].flush(&mut sink);
-            if let Some(d) = sink.dec.as_mut() {
-                let mut fs = FrameSink {
-                    info: sink.info,
-                    tracker: sink.tracker,
-                    obs: sink.obs,
-                    side,
-                    ts: end,
-                    frames: sink.frames,
-                };
-                d.finish(&mut fs);
-            }
+            finish_decoder(
+                sink.dec,
+                sink.info,
+                sink.tracker,
+                sink.obs,
+                side,
+                end,
+                sink.frames,
+            );
         }
-        let before = conn.tracker.findings().len();
-        conn.tracker.finish(end);
-        for f in conn.tracker.findings_since(before) {
-            obs.finding(&conn.info, end, f);
-        }
-        for f in conn.tracker.findings() {
-            self.summary.findings[f.severity as usize] += 1;
-        }
+        end_tracker(
+            &mut conn.tracker,
+            &conn.info,
+            end,
+            obs,
+            &mut self.summary.findings,
+        );
         let figures = TcpFigures {
             bytes: [conn.tcp[0].offset(), conn.tcp[1].offset()],
             gap_bytes: [conn.tcp[0].gap_bytes, conn.tcp[1].gap_bytes],
@@ -600,9 +585,90 @@ impl Analyzer {
     }
 }
 
+/// Bytes held for detection from `side`.
+fn held_bytes(chunks: &[(Side, Duration, Chunk)], side: Side) -> usize {
+    chunks
+        .iter()
+        .filter(|(s, _, _)| *s == side)
+        .map(|(_, _, c)| match c {
+            Chunk::Data(d) => d.len(),
+            Chunk::Gap(..) => 0,
+        })
+        .sum()
+}
+
+/// Decodes the held bytes of `side` with a fresh decoder.
+fn probe(
+    chunks: &[(Side, Duration, Chunk)],
+    side: Side,
+    max_body_len: u32,
+    mid_stream: bool,
+    done: bool,
+) -> Vec<Decoded> {
+    let cfg = DecoderConfig {
+        max_body_len,
+        preamble: true,
+        mid_stream,
+    };
+    let mut probe = ByteDecoder::new(cfg);
+    let mut out: Vec<Decoded> = Vec::new();
+    for (_, _, c) in chunks.iter().filter(|(s, _, _)| *s == side) {
+        match c {
+            Chunk::Data(d) => probe.feed(d, &mut out),
+            Chunk::Gap(_, n) => probe.gap(*n, &mut out),
+        }
+    }
+    if done {
+        probe.finish(&mut out);
+    }
+    out
+}
+
+/// Ends the decoder of one direction at the end of its connection.
+fn finish_decoder<O: Observer + ?Sized>(
+    dec: &mut Option<ByteDecoder>,
+    info: &ConnInfo,
+    tracker: &mut Tracker,
+    obs: &mut O,
+    side: Side,
+    end: Duration,
+    frames: &mut u64,
+) {
+    if let Some(d) = dec.as_mut() {
+        let mut fs = FrameSink {
+            info,
+            tracker,
+            obs,
+            side,
+            ts: end,
+            frames,
+        };
+        d.finish(&mut fs);
+    }
+}
+
+/// Ends the tracker: reports the end-of-connection findings and counts all
+/// findings by severity.
+fn end_tracker<O: Observer + ?Sized>(
+    tracker: &mut Tracker,
+    info: &ConnInfo,
+    end: Duration,
+    obs: &mut O,
+    counts: &mut [u64; 3],
+) {
+    let before = tracker.findings().len();
+    tracker.finish(end);
+    for f in tracker.findings_since(before) {
+        obs.finding(info, end, f);
+    }
+    for f in tracker.findings() {
+        counts[f.severity as usize] += 1;
+    }
+}
+
 /// Reads a probe's events: `Some(true)` yamux, `Some(false)` not, `None`
 /// not yet known.
-fn judge(out: &[Decoded], max: u32, done: bool) -> Option<bool> {
+fn judge(out: &[Decoded], max: u32, done: bool, need: usize) -> Option<bool> {
     let mut frames = 0;
     for e in out {
         match e {
@@ -612,7 +678,7 @@ fn judge(out: &[Decoded], max: u32, done: bool) -> Option<bool> {
                     return Some(false);
                 }
                 frames += 1;
-                if frames >= 2 {
+                if frames >= need {
                     return Some(true);
                 }
             }
@@ -797,5 +863,240 @@ fn undecodable_rule(u: &Undecodable) -> &'static str {
         SkipReason::Invalid(DecodeError::BodyTooLarge { .. }) => "flow.max-frame",
         SkipReason::BadPreamble => "transport.multistream",
         _ => "framing.header",
+    }
+}
+
+/// What a [`StreamConn`] made of its connection so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Not decided yet (bytes are held, at most [`DETECT_LIMIT`] per side).
+    Detecting,
+    /// Decoded as yamux.
+    Yamux,
+    /// Not yamux: its bytes are not decoded.
+    Other,
+}
+
+/// Totals of a finished [`StreamConn`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamTotals {
+    /// Frames decoded.
+    pub frames: u64,
+    /// Findings by severity: info, warning, error.
+    pub findings: [u64; 3],
+    /// Whether it was decoded as yamux.
+    pub yamux: bool,
+}
+
+/// One connection whose two byte streams arrive as bytes rather than as
+/// packets (a relay, a live socket): the same detection, decoder, tracker
+/// and [`Observer`] calls as a captured connection, so the printers show
+/// both alike.
+///
+/// The start of both directions is known, so one plausible header at
+/// offset 0 is enough to call it yamux (a capture needs two).
+pub struct StreamConn {
+    info: ConnInfo,
+    kind: Kind,
+    dec: [Option<ByteDecoder>; 2],
+    tracker: Tracker,
+    max_body_len: u32,
+    bytes: [u64; 2],
+    gap_bytes: [u64; 2],
+    ended: [bool; 2],
+    last: Duration,
+    frames: u64,
+}
+
+impl StreamConn {
+    /// A connection `info` (side A is the client); `force` skips detection
+    /// and decodes it as yamux.
+    pub fn new(info: ConnInfo, opts: &Options, force: bool) -> StreamConn {
+        let last = info.first;
+        StreamConn {
+            info,
+            kind: if force {
+                Kind::Yamux
+            } else {
+                Kind::Detecting(Vec::new())
+            },
+            dec: [None, None],
+            tracker: Tracker::new(Some(Side::A), false),
+            max_body_len: opts.max_body_len,
+            bytes: [0; 2],
+            gap_bytes: [0; 2],
+            ended: [false; 2],
+            last,
+            frames: 0,
+        }
+    }
+
+    /// Must be called once before the bytes when `force` was set (the
+    /// detection path calls it itself): announces the connection.
+    pub fn announce<O: Observer + ?Sized>(&self, obs: &mut O) {
+        if matches!(self.kind, Kind::Yamux) {
+            obs.connection(&self.info);
+        }
+    }
+
+    /// The connection.
+    pub fn info(&self) -> &ConnInfo {
+        &self.info
+    }
+
+    /// Whether it is yamux, as far as known.
+    pub fn kind(&self) -> StreamKind {
+        match self.kind {
+            Kind::Detecting(_) => StreamKind::Detecting,
+            Kind::Yamux => StreamKind::Yamux,
+            Kind::Other => StreamKind::Other,
+        }
+    }
+
+    /// The tracker.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Bytes seen per side (gaps included).
+    pub fn bytes(&self) -> [u64; 2] {
+        self.bytes
+    }
+
+    fn pipe<'a, O: Observer + ?Sized>(
+        &'a mut self,
+        side: Side,
+        ts: Duration,
+        obs: &'a mut O,
+    ) -> Pipe<'a, O> {
+        Pipe {
+            info: &self.info,
+            kind: &mut self.kind,
+            dec: &mut self.dec[idx(side)],
+            tracker: &mut self.tracker,
+            obs,
+            side,
+            ts,
+            max_body_len: self.max_body_len,
+            syn_seen: true,
+            frames: &mut self.frames,
+        }
+    }
+
+    /// The next bytes `side` sent, at `ts`.
+    pub fn data<O: Observer + ?Sized>(
+        &mut self,
+        side: Side,
+        ts: Duration,
+        data: &[u8],
+        obs: &mut O,
+    ) {
+        self.last = self.last.max(ts);
+        let off = self.bytes[idx(side)];
+        self.bytes[idx(side)] += data.len() as u64;
+        self.pipe(side, ts, obs).data(off, data);
+        self.detect(obs, false);
+    }
+
+    /// `len` bytes of `side` are missing (not reported to us).
+    pub fn gap<O: Observer + ?Sized>(&mut self, side: Side, ts: Duration, len: u64, obs: &mut O) {
+        if len == 0 {
+            return;
+        }
+        self.last = self.last.max(ts);
+        let off = self.bytes[idx(side)];
+        self.bytes[idx(side)] += len;
+        self.gap_bytes[idx(side)] += len;
+        self.pipe(side, ts, obs).gap(off, len);
+        self.detect(obs, false);
+    }
+
+    /// `side` reached end of stream.
+    pub fn eof<O: Observer + ?Sized>(&mut self, side: Side, ts: Duration, obs: &mut O) {
+        self.last = self.last.max(ts);
+        self.ended[idx(side)] = true;
+        self.detect(obs, false);
+    }
+
+    fn detect<O: Observer + ?Sized>(&mut self, obs: &mut O, at_end: bool) {
+        let Kind::Detecting(chunks) = &self.kind else {
+            return;
+        };
+        let mut verdict = None;
+        for side in [Side::A, Side::B] {
+            let seen = held_bytes(chunks, side);
+            if seen == 0 && !at_end {
+                continue;
+            }
+            let done = at_end || seen >= DETECT_LIMIT || self.ended[idx(side)];
+            let out = probe(chunks, side, self.max_body_len, false, done);
+            if let Some(v) = judge(&out, self.max_body_len, done, 1) {
+                verdict = Some(v);
+                if !v {
+                    break;
+                }
+            }
+        }
+        if verdict.is_none() && at_end {
+            verdict = Some(false);
+        }
+        let Some(yes) = verdict else { return };
+        let Kind::Detecting(chunks) =
+            std::mem::replace(&mut self.kind, if yes { Kind::Yamux } else { Kind::Other })
+        else {
+            return;
+        };
+        if !yes {
+            return;
+        }
+        obs.connection(&self.info);
+        for (side, ts, chunk) in chunks {
+            let mut sink = self.pipe(side, ts, obs);
+            match chunk {
+                Chunk::Data(d) => sink.data(0, &d),
+                Chunk::Gap(off, n) => sink.gap(off, n),
+            }
+        }
+    }
+
+    /// Ends the connection at `ts` (at the latest): the end-of-connection
+    /// findings, then [`Observer::conn_end`].
+    pub fn finish<O: Observer + ?Sized>(mut self, ts: Duration, obs: &mut O) -> StreamTotals {
+        self.detect(obs, true);
+        let mut totals = StreamTotals {
+            yamux: matches!(self.kind, Kind::Yamux),
+            ..StreamTotals::default()
+        };
+        if !totals.yamux {
+            return totals;
+        }
+        let end = self.last.max(ts);
+        for side in [Side::A, Side::B] {
+            finish_decoder(
+                &mut self.dec[idx(side)],
+                &self.info,
+                &mut self.tracker,
+                obs,
+                side,
+                end,
+                &mut self.frames,
+            );
+        }
+        end_tracker(
+            &mut self.tracker,
+            &self.info,
+            end,
+            obs,
+            &mut totals.findings,
+        );
+        totals.frames = self.frames;
+        let figures = TcpFigures {
+            bytes: self.bytes,
+            gap_bytes: self.gap_bytes,
+            last: end,
+            ..TcpFigures::default()
+        };
+        obs.conn_end(&self.info, &self.tracker, &figures);
+        totals
     }
 }

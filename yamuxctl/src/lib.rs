@@ -5,4 +5,5 @@ pub mod analyze;
 pub mod capture;
 pub mod decode;
 pub mod hexframes;
+pub mod relay;
 pub mod watch;

@@ -25,6 +25,10 @@ enum Command {
     Stats(yamuxctl::decode::cli::StatsArgs),
     /// One stream's payload each way, like Wireshark's Follow Stream.
     Follow(yamuxctl::decode::cli::FollowArgs),
+    /// Relay TCP connections to an upstream, forwarding bytes unchanged,
+    /// printing the yamux frames and findings of both directions like
+    /// `decode`, optionally recording a pcapng.
+    Proxy(yamuxctl::relay::cli::ProxyArgs),
     /// Live terminal UI of connections, streams and windows: the relay
     /// (--listen/--upstream) or a capture played back (FILE).
     Watch(yamuxctl::watch::WatchArgs),
@@ -63,6 +67,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Follow(a) => Ok(ExitCode::from(yamuxctl::decode::cli::follow(
             &a, &mut out, &mut err,
         )?)),
+        Command::Proxy(a) => {
+            // printing happens on other threads
+            drop(out);
+            Ok(ExitCode::from(yamuxctl::relay::cli::proxy(
+                &a,
+                Box::new(std::io::stdout()),
+                Box::new(std::io::stderr()),
+            )?))
+        }
         Command::Watch(a) => yamuxctl::watch::run(&a),
         Command::Frames { hex } => {
             let joined: String = hex.concat().split_whitespace().collect();

@@ -28,6 +28,7 @@ fn args() -> WatchArgs {
         speed: 1.0,
         step: false,
         at: None,
+        force: false,
         ports: Vec::new(),
     }
 }

@@ -91,6 +91,7 @@ fn stepping_through_a_capture_visits_every_frame_once() {
         speed: 1.0,
         step: true,
         at: None,
+        force: false,
         ports: Vec::new(),
     };
     let (mut app, mut r) = replay_setup(&a, &path).expect("load");
@@ -136,6 +137,7 @@ fn bad_files_are_errors_not_panics() {
         speed: 1.0,
         step: false,
         at: None,
+        force: false,
         ports: Vec::new(),
     };
     let e = replay_setup(&a, &junk).expect_err("error");

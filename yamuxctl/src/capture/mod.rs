@@ -6,6 +6,7 @@ pub mod link;
 pub mod reader;
 pub mod synth;
 pub mod tcp;
+pub mod writer;
 
 pub use link::{tcp_segment, PacketError, Segment};
 pub use reader::{CaptureError, CaptureReader, Packet};

@@ -175,7 +175,8 @@ fn notes(s: &Summary, err: &mut dyn Write) {
     }
 }
 
-fn use_color(c: ColorChoice) -> bool {
+/// Whether to colour standard output.
+pub fn use_color(c: ColorChoice) -> bool {
     match c {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

@@ -165,6 +165,11 @@ impl<W: Write> JsonOut<W> {
         self.w
     }
 
+    /// The writer (to flush it between events).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.w
+    }
+
     fn emit<T: Serialize>(&mut self, v: &T) {
         if self.error.is_some() {
             return;

@@ -105,6 +105,11 @@ impl<W: Write> TextOut<W> {
         self.w
     }
 
+    /// The writer (to flush it between events).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.w
+    }
+
     fn put(&mut self, args: std::fmt::Arguments<'_>) {
         if self.error.is_none() {
             if let Err(e) = self.w.write_fmt(args) {

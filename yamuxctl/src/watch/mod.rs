@@ -4,10 +4,12 @@
 //! Built like tokio-console: [`model`] is the state (pure, unit-tested),
 //! [`input`] maps keys to actions (pure), [`ui`] renders `&App` into a frame,
 //! [`source`] produces [`model::Event`]s (replay of a capture with a playback
-//! clock) and [`term`] runs the terminal loop.
+//! clock), [`live`] turns the relay's events into the same events, and
+//! [`term`] runs the terminal loop.
 
 pub mod demo;
 pub mod input;
+pub mod live;
 pub mod model;
 pub mod source;
 pub mod term;
@@ -45,6 +47,9 @@ pub struct WatchArgs {
     /// Start at this time, in seconds since the first packet.
     #[arg(long, value_name = "SECS")]
     pub at: Option<f64>,
+    /// Live: decode every relayed connection as yamux, without detection.
+    #[arg(long)]
+    pub force: bool,
     /// Treat connections on this port as yamux without looking (repeatable).
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,

@@ -76,6 +76,10 @@ pub trait Source {
     fn command(&mut self, app: &mut App, cmd: Command);
     /// Whether time passes on its own (the screen changes without input).
     fn running(&self) -> bool;
+    /// Whether events are waiting (then the loop does not sleep).
+    fn busy(&self) -> bool {
+        false
+    }
 }
 
 fn mode(app: &App) -> InputMode {
@@ -107,7 +111,9 @@ pub fn run<S: Source>(app: &mut App, source: &mut S) -> anyhow::Result<()> {
             app.dirty = false;
             last_draw = Some(Instant::now());
         }
-        let wait = if app.dirty || source.running() {
+        let wait = if source.busy() {
+            Duration::ZERO
+        } else if app.dirty || source.running() {
             FRAME.saturating_sub(last_draw.map_or(FRAME, |t| t.elapsed()))
         } else {
             Duration::from_millis(250)
