@@ -202,3 +202,105 @@ fn ctrl_c_and_panic_restore_the_terminal() {
         "panic message not shown:\n{s}"
     );
 }
+
+/// Live: our yamux client and server through `watch --listen --upstream`;
+/// the streams show up with their bytes and states.
+#[test]
+fn live_relay_shows_our_client_and_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !have_tmux() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // an echo server
+    let server = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let s = yamux::Session::server(sock, yamux::Config::default());
+                    while let Ok(mut st) = s.accept().await {
+                        tokio::spawn(async move {
+                            let mut buf = vec![0u8; 16 * 1024];
+                            while let Ok(n) = st.read(&mut buf).await {
+                                if n == 0 || st.write_all(&buf[..n]).await.is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = st.shutdown().await;
+                        });
+                    }
+                });
+            }
+        });
+        addr
+    });
+    let t = Tmux::new("live");
+    t.start(&shell(
+        "",
+        &format!("--listen 127.0.0.1:0 --upstream {server}"),
+    ));
+    let s = t.wait("the relay", |s| {
+        s.contains("[live]") && s.contains("waiting for a connection")
+    });
+    let relay: std::net::SocketAddr = s
+        .split("relay ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no relay address on screen:\n{s}"));
+    // a client: 4 streams of 100,000 bytes echoed; streams 1 and 3 are
+    // closed, 5 and 7 stay open until the checks are done
+    let (session, open) = rt.block_on(async move {
+        let sock = tokio::net::TcpStream::connect(relay)
+            .await
+            .expect("connect");
+        let s = yamux::Session::client(sock, yamux::Config::default());
+        let mut open = Vec::new();
+        for i in 0..4 {
+            let mut st = s.open().await.expect("open");
+            let data = vec![i as u8; 100_000];
+            st.write_all(&data).await.expect("write");
+            let mut got = vec![0u8; data.len()];
+            st.read_exact(&mut got).await.expect("echo");
+            assert_eq!(got, data);
+            if i < 2 {
+                st.shutdown().await.expect("fin");
+                let mut rest = Vec::new();
+                st.read_to_end(&mut rest).await.expect("eof");
+            } else {
+                open.push(st);
+            }
+        }
+        (s, open)
+    });
+    let s = t.wait("four streams", |s| {
+        s.contains("streams 1-4 of 4") && s.matches("closed").count() >= 2
+    });
+    assert!(s.contains("conn 1: 127.0.0.1:"), "{s}");
+    for id in ["1", "3", "5", "7"] {
+        assert!(
+            s.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.get(1) == Some(&id) && w.get(2) == Some(&"client") && l.contains("97.7K")
+            }),
+            "stream {id} with 100,000 bytes each way missing:\n{s}"
+        );
+    }
+    // the relay forwarded what the checks just used; the UI quits cleanly
+    t.keys(&["l"]);
+    t.wait("frame log", |s| {
+        s.contains("┌ frames") && s.contains("data")
+    });
+    drop(open);
+    rt.block_on(async { session.close().await }).ok();
+    t.keys(&["q"]);
+    restored(&t, "0");
+}

@@ -109,9 +109,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<std::process::ExitCode> {
             let (mut app, mut replay) = replay_setup(args, path)?;
             term::run(&mut app, &mut replay)?;
         }
-        (None, Some(_), Some(_)) => {
-            bail!("live mode (--listen/--upstream) needs the relay, which is not in this build yet")
-        }
+        (None, Some(listen), Some(upstream)) => live::run(listen, upstream, args.force)?,
         _ => bail!("give a capture FILE, or --listen and --upstream"),
     }
     Ok(std::process::ExitCode::SUCCESS)
