@@ -138,12 +138,37 @@ fn main() -> Res<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    // the relay alone, for reference: `proxy --quiet` (no decoding, no UI)
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let proxy_addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let mut proxy = Command::new(&bin)
+        .args(["proxy", "--quiet", "--listen"])
+        .arg(proxy_addr.to_string())
+        .arg("--upstream")
+        .arg(server.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(proxy_addr).is_err() {
+        if Instant::now() > deadline {
+            let _ = proxy.kill();
+            return Err("proxy did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut direct = Vec::new();
     let mut via = Vec::new();
+    let mut bare = Vec::new();
     for _ in 0..rounds {
         direct.push(rt.block_on(transfer(server, total, streams))?);
         via.push(rt.block_on(transfer(relay, total, streams))?);
+        bare.push(rt.block_on(transfer(proxy_addr, total, streams))?);
     }
+    let _ = proxy.kill();
+    let _ = proxy.wait();
     std::thread::sleep(Duration::from_millis(500));
     let screen = tmux(&sock, &["capture-pane", "-p", "-t", "w"]);
     tmux(&sock, &["send-keys", "-t", "w", "q"]);
@@ -158,6 +183,14 @@ fn main() -> Res<()> {
         rate(best(&via)),
         100.0 * best(&direct) / best(&via)
     );
-    println!("all rounds (s): direct {direct:.3?}, through watch {via:.3?}");
+    println!(
+        "relay alone (proxy --quiet): {:.1} MiB/s: {:.0}% of direct; watch is {:.0}% of the relay alone",
+        rate(best(&bare)),
+        100.0 * best(&direct) / best(&bare),
+        100.0 * best(&bare) / best(&via)
+    );
+    println!(
+        "all rounds (s): direct {direct:.3?}, through watch {via:.3?}, relay alone {bare:.3?}"
+    );
     Ok(())
 }
