@@ -110,10 +110,6 @@ impl Source for Live {
     fn running(&self) -> bool {
         true
     }
-
-    fn busy(&self) -> bool {
-        !self.rx.is_empty()
-    }
 }
 
 /// Runs the relay from `listen` to `upstream` and shows it live until the
