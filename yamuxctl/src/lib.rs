@@ -8,3 +8,4 @@ pub mod decode;
 pub mod hexframes;
 pub mod inject;
 pub mod relay;
+pub mod watch;

@@ -43,6 +43,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Live terminal UI of connections, streams and windows: the relay
+    /// (--listen/--upstream) or a capture played back (FILE).
+    Watch(yamuxctl::watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Box::new(std::io::stdout()),
             Box::new(std::io::stderr()),
         )?)),
+        Command::Watch(a) => yamuxctl::watch::run(&a),
         Command::Frames { hex } => {
             let joined: String = hex.concat().split_whitespace().collect();
             let wire = hex::decode(&joined).context("argument is not valid hex")?;

@@ -1,13 +1,71 @@
 //! Human-readable decode output: one line per frame, like `nghttp -v`.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use yamux::frame::{FrameType, GoAwayCode};
-use yamux::tracker::{Finding, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable};
+use yamux::frame::{FrameType, GoAwayCode, Header};
+use yamux::tracker::{
+    Finding, FrameRecord, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable,
+};
 
 use super::{flag_names, utc, Filter};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
+
+/// `→` for side A (the initiator) sending, `←` for side B.
+pub fn side_arrow(side: Side) -> &'static str {
+    match side {
+        Side::A => "→",
+        Side::B => "←",
+    }
+}
+
+/// The part of a frame line after the direction arrow: type, flags, stream,
+/// value, then the window change, phase and round trip the tracker recorded.
+/// `typ` wraps the type name (ANSI codes, or nothing). Shared by `decode`
+/// and the frame log of `watch`.
+pub fn frame_fields(h: &Header, rec: &FrameRecord, typ: (&str, &str)) -> String {
+    let mut line = String::with_capacity(96);
+    write_frame_fields(&mut line, h, rec, typ);
+    line
+}
+
+/// Appends the fields of [`frame_fields`] to `line` (no allocation beyond
+/// the flag names): the one formatting of a frame, shared by `decode`, the
+/// relay and the TUI's frame log.
+pub fn write_frame_fields(line: &mut String, h: &Header, rec: &FrameRecord, typ: (&str, &str)) {
+    let (ts_, te) = typ;
+    let flags = flag_names(h.flags);
+    let _ = write!(
+        line,
+        "{ts_}{:<13}{te} {:<11} stream {:<5} ",
+        h.typ.name(),
+        if h.flags.is_empty() { "-" } else { &flags },
+        h.stream_id.val(),
+    );
+    let at = line.len();
+    let _ = match h.typ {
+        FrameType::Data => write!(line, "len {}", h.length),
+        FrameType::WindowUpdate => write!(line, "delta {}", h.length),
+        FrameType::Ping => write!(line, "value {}", h.length),
+        FrameType::GoAway => write!(line, "code {}", GoAwayCode::new(h.length)),
+    };
+    while line.len() < at + 16 {
+        line.push(' ');
+    }
+    if let Some(w) = rec.window {
+        let _ = write!(line, " window {} → {}", w.before, w.after);
+    }
+    let _ = match rec.phase {
+        Some(StreamPhase::HalfClosed(s)) => write!(line, "  half-closed {}", side_arrow(s)),
+        Some(StreamPhase::Reset(s)) => write!(line, "  reset {}", side_arrow(s)),
+        Some(p) => write!(line, "  {}", p.name()),
+        None => Ok(()),
+    };
+    if let Some(rtt) = rec.rtt {
+        let _ = write!(line, " rtt {:.3} ms", rtt.as_secs_f64() * 1e3);
+    }
+}
 
 /// ANSI styles, or nothing.
 #[derive(Clone, Copy, Debug)]
@@ -90,10 +148,7 @@ impl<W: Write> TextOut<W> {
     }
 
     fn arrow(side: Side) -> &'static str {
-        match side {
-            Side::A => "→",
-            Side::B => "←",
-        }
+        side_arrow(side)
     }
 
     fn finding_line(&mut self, f: &Finding) {
@@ -178,7 +233,6 @@ impl<W: Write> Observer for TextOut<W> {
         let rec = ev.record;
         let findings = ev.findings;
         if self.filter.frame_ok(c, h) {
-            use std::fmt::Write as _;
             // one reused buffer: no allocation per frame
             let mut line = std::mem::take(&mut self.line);
             line.clear();
@@ -199,40 +253,8 @@ impl<W: Write> Observer for TextOut<W> {
                     ts.saturating_sub(self.start).as_secs_f64()
                 );
             }
-            let flags = flag_names(h.flags);
-            let _ = write!(
-                line,
-                "{de}  {} {}  {ts_}{:<13}{te} {:<11} stream {:<5} ",
-                c.id,
-                Self::arrow(side),
-                h.typ.name(),
-                if h.flags.is_empty() { "-" } else { &flags },
-                h.stream_id.val(),
-            );
-            let at = line.len();
-            let _ = match h.typ {
-                FrameType::Data => write!(line, "len {}", h.length),
-                FrameType::WindowUpdate => write!(line, "delta {}", h.length),
-                FrameType::Ping => write!(line, "value {}", h.length),
-                FrameType::GoAway => write!(line, "code {}", GoAwayCode::new(h.length)),
-            };
-            while line.len() < at + 16 {
-                line.push(' ');
-            }
-            if let Some(w) = rec.window {
-                let _ = write!(line, " window {} → {}", w.before, w.after);
-            }
-            let _ = match rec.phase {
-                Some(StreamPhase::HalfClosed(s)) => {
-                    write!(line, "  half-closed {}", Self::arrow(s))
-                }
-                Some(StreamPhase::Reset(s)) => write!(line, "  reset {}", Self::arrow(s)),
-                Some(p) => write!(line, "  {}", p.name()),
-                None => Ok(()),
-            };
-            if let Some(rtt) = rec.rtt {
-                let _ = write!(line, " rtt {:.3} ms", rtt.as_secs_f64() * 1e3);
-            }
+            let _ = write!(line, "{de}  {} {}  ", c.id, Self::arrow(side));
+            write_frame_fields(&mut line, h, rec, (ts_, te));
             let trimmed = line.trim_end().len();
             line.truncate(trimmed);
             line.push('\n');
