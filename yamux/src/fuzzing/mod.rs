@@ -8,10 +8,12 @@
 #[cfg(any(test, feature = "fuzzing"))]
 mod connection;
 mod frame;
+mod tracker;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub use connection::connection;
 pub use frame::frame_decode;
+pub use tracker::tracker;
 
 use std::path::Path;
 
