@@ -4,4 +4,6 @@
 pub mod analyze;
 pub mod capture;
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hexframes;
