@@ -44,7 +44,17 @@ async fn main() -> std::io::Result<()> {
                     Ok(stream) => {
                         tokio::spawn(async move {
                             if let Err(e) = echo(stream).await {
-                                eprintln!("{peer}: stream: {e}");
+                                // Errors of the whole session are reported once, below.
+                                let session_level = matches!(
+                                    e.get_ref().and_then(|s| s.downcast_ref::<yamux::Error>()),
+                                    Some(yamux::Error::Io(_))
+                                        | Some(yamux::Error::SessionClosed)
+                                        | Some(yamux::Error::GoAway(_))
+                                        | Some(yamux::Error::Protocol(_))
+                                );
+                                if !session_level {
+                                    eprintln!("{peer}: stream: {e}");
+                                }
                             }
                         });
                     }

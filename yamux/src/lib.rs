@@ -2,6 +2,9 @@
 //!
 //! - [`frame`]: the 12-byte header, typed fields, encode/decode and a
 //!   `tokio_util` codec.
+//! - [`proto`]: the sans-IO connection core (every protocol rule; time passed in).
+//! - [`session`]: the tokio [`Session`] and [`Stream`] driving it over any transport.
+//! - [`Config`], [`Error`]: configuration and typed errors.
 //!
 //! Rule IDs mentioned in the documentation (`flow.credit`, `ids.parity`, ...)
 //! are defined in `docs/spec.md`.

@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod conform_cli;
 pub mod decode;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -31,6 +31,9 @@ use crate::frame::{
 
 use stream::{ResetKind, StreamState};
 
+/// Unanswered pings remembered at most.
+const MAX_OUTSTANDING_PINGS: usize = 1024;
+
 /// Which side of the session this is (`ids.parity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -247,6 +250,20 @@ impl Connection {
             remote_fin: s.remote_fin,
             reset: s.reset.is_some(),
         })
+    }
+
+    /// Snapshots of every stream held, by id.
+    pub fn stream_infos(&self) -> Vec<(StreamId, StreamInfo)> {
+        let mut v: Vec<_> = self
+            .streams
+            .keys()
+            .filter_map(|id| {
+                let id = StreamId::new(*id);
+                self.stream_info(id).map(|i| (id, i))
+            })
+            .collect();
+        v.sort_by_key(|(id, _)| id.val());
+        v
     }
 
     /// The error a stream operation reports for `id`, if the stream failed.
@@ -588,6 +605,13 @@ impl Connection {
     }
 
     fn send_ping(&mut self, now: Instant) -> u32 {
+        // Pings a peer never answers must not accumulate: forget the
+        // oldest beyond a bound.
+        if self.pings.len() >= MAX_OUTSTANDING_PINGS {
+            if let Some(oldest) = self.pings.iter().min_by_key(|(_, t)| **t).map(|(v, _)| *v) {
+                self.pings.remove(&oldest);
+            }
+        }
         let mut value = self.next_ping;
         while self.pings.contains_key(&value) {
             value = value.wrapping_add(1);

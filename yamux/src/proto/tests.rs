@@ -597,6 +597,17 @@ fn ping_reports_the_round_trip_time() {
 }
 
 #[test]
+fn unanswered_pings_do_not_accumulate() {
+    let mut c = T::new(Role::Client);
+    for _ in 0..1500 {
+        c.c.ping(c.now).unwrap();
+        c.now += Duration::from_millis(1);
+    }
+    assert_eq!(c.c.pings.len(), MAX_OUTSTANDING_PINGS);
+    assert_eq!(c.sent().len(), 1500);
+}
+
+#[test]
 fn keep_alive_pings_at_the_interval_and_times_out() {
     let mut cfg = Config::default();
     cfg.keep_alive = Some(Duration::from_secs(30));

@@ -20,12 +20,17 @@ use crate::frame::{Frame, FrameCodec};
 const READ_CHUNK: usize = 512 * 1024;
 /// Free space below which the driver switches to another read buffer.
 const READ_MIN: usize = 64 * 1024;
-/// Retired read buffers kept for reuse.
-const READ_POOL: usize = 8;
+/// Free read buffers kept for reuse.
+const READ_POOL: usize = 2;
+/// Retired read buffers (pinned by unread bodies) before bodies are copied.
+const READ_PIN_LIMIT: usize = 8;
+/// Data bodies smaller than this are copied out of the read buffer.
+const COPY_BELOW: usize = 4096;
+/// Rounds per poll before the driver yields, so that woken readers run
+/// while the data they were woken for is still in the cache.
+const BUDGET: usize = 4;
 /// Writers woken per round when transmit space frees up.
 const SPACE_WAKE_BATCH: usize = 16;
-/// Iterations per poll before yielding to other tasks.
-const BUDGET: usize = 64;
 
 pub(super) struct Driver<T> {
     io: T,
@@ -110,25 +115,26 @@ where
         if self.rbuf.try_reclaim(READ_CHUNK) {
             return;
         }
+        // Retired buffers are pinned by unread bodies (bounded by the
+        // streams' windows) or free; keep at most READ_POOL free ones.
         let mut next = None;
-        for _ in 0..self.retired.len() {
-            let Some(mut b) = self.retired.pop_front() else {
-                break;
-            };
-            if b.try_reclaim(READ_CHUNK) {
-                next = Some(b);
-                break;
+        let mut free = 0;
+        self.retired.retain_mut(|b| {
+            if !b.try_reclaim(READ_CHUNK) {
+                return true;
             }
-            self.retired.push_back(b);
-        }
+            if next.is_none() {
+                next = Some(std::mem::take(b));
+                return false;
+            }
+            free += 1;
+            free <= READ_POOL
+        });
         let mut next = next.unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK));
         // Carry over the start of a partial frame.
         next.extend_from_slice(&self.rbuf);
         let mut old = std::mem::replace(&mut self.rbuf, next);
         old.clear();
-        if self.retired.len() >= READ_POOL {
-            self.retired.pop_front();
-        }
         self.retired.push_back(old);
     }
 
@@ -167,7 +173,17 @@ where
                 }
             }
             match self.codec.decode_frame(&mut self.rbuf) {
-                Ok(Some(f)) => {
+                Ok(Some(mut f)) => {
+                    // Bodies are slices of the read buffer and keep all of
+                    // it alive until read. Small bodies, and every body once
+                    // a few buffers are pinned by unread data, are copied
+                    // out instead, so unread data never pins more than
+                    // READ_PIN_LIMIT buffers.
+                    if !f.body.is_empty()
+                        && (f.body.len() < COPY_BELOW || self.retired.len() >= READ_PIN_LIMIT)
+                    {
+                        f.body = bytes::Bytes::copy_from_slice(&f.body);
+                    }
                     #[cfg(feature = "faults")]
                     if self.wu_reads_body && f.header.typ == crate::frame::FrameType::WindowUpdate {
                         // Deliberate bug: treat the delta as a body length.

@@ -26,13 +26,13 @@ use crate::proto::{Connection, Event, Role};
 
 pub use stream::Stream;
 
+/// Transmit buffer size above which writers wait for the driver.
+const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
+
 /// The current time from tokio's clock (so paused test time works).
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
-
-/// Transmit buffer size above which writers wait for the driver.
-const TRANSMIT_HIGH_WATER: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct StreamWakers {
@@ -196,6 +196,9 @@ impl Drop for SessionRef {
 /// A yamux session over one transport. Cheap to clone; every clone drives
 /// the same session. The constructors spawn the driver task on the current
 /// tokio runtime (they panic outside one, like `tokio::spawn`).
+///
+/// Dropping the last clone sends Go Away 0 (no new streams either way);
+/// the session then closes once every [`Stream`] has been dropped.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<SessionRef>,
@@ -380,6 +383,13 @@ impl Session {
             Poll::Pending
         })
         .await
+    }
+
+    /// Snapshots of every stream's protocol state (windows, credit, FIN and
+    /// RST flags), for diagnostics.
+    pub fn stream_infos(&self) -> Vec<(crate::frame::StreamId, crate::proto::StreamInfo)> {
+        let st = self.shared().lock();
+        st.conn.stream_infos()
     }
 
     /// True once the session is over.
