@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod paths;
 pub mod peer;
 pub mod reference;

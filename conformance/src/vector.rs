@@ -259,18 +259,40 @@ pub fn pattern_byte(i: u64) -> u8 {
     (i % 251) as u8
 }
 
+/// Largest pattern body a vector may ask for (`body.len`): the decoder's
+/// default body limit, 16 MiB.
+pub const MAX_BODY_LEN: u32 = yamux::frame::DEFAULT_MAX_BODY_LEN;
+
 impl Body {
+    /// Checks the body without building it: exactly one source, valid hex,
+    /// a pattern length within [`MAX_BODY_LEN`].
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.hex, &self.utf8, self.len) {
+            (Some(_), None, None) => self.bytes().map(drop),
+            (None, Some(_), None) | (None, None, None) => Ok(()),
+            (None, None, Some(n)) if n > MAX_BODY_LEN => Err(format!(
+                "body.len: {n} is above the limit of {MAX_BODY_LEN} bytes"
+            )),
+            (None, None, Some(_)) => Ok(()),
+            _ => Err("body: give exactly one of hex, utf8, len".into()),
+        }
+    }
+
     /// The bytes, or an error naming the field.
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
         match (&self.hex, &self.utf8, self.len) {
+            (None, None, Some(_)) => {
+                self.check()?;
+                let n = self.len.unwrap_or(0);
+                let off = self.offset.unwrap_or(0);
+                Ok((0..u64::from(n))
+                    .map(|i| pattern_byte(i.wrapping_add(off)))
+                    .collect())
+            }
             (Some(h), None, None) => {
                 hex::decode(h.replace([' ', '_'], "")).map_err(|e| format!("body.hex: {e}"))
             }
             (None, Some(t), None) => Ok(t.as_bytes().to_vec()),
-            (None, None, Some(n)) => {
-                let off = self.offset.unwrap_or(0);
-                Ok((0..u64::from(n)).map(|i| pattern_byte(i + off)).collect())
-            }
             (None, None, None) => Ok(Vec::new()),
             _ => Err("body: give exactly one of hex, utf8, len".into()),
         }
@@ -693,8 +715,24 @@ pub fn load_file(
     };
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![err("file".into(), e.to_string())])?;
+    load_str(path, &text, rules)
+}
+
+/// Parses and validates the text of a vector file; `path` names it in
+/// errors and in the cases, and its stem must equal the family.
+pub fn load_str(
+    path: &Path,
+    text: &str,
+    rules: Option<&SpecRules>,
+) -> Result<(String, String, Vec<Case>), Vec<VectorError>> {
+    let fname = path.display().to_string();
+    let err = |place: String, message: String| VectorError {
+        file: fname.clone(),
+        place,
+        message,
+    };
     let file: VectorFile =
-        serde_json::from_str(&text).map_err(|e| vec![err("file".into(), e.to_string())])?;
+        serde_json::from_str(text).map_err(|e| vec![err("file".into(), e.to_string())])?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     let mut errors = Vec::new();
     if file.family != stem {
@@ -901,7 +939,7 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
                 }
                 check_flags(&s.flags, "flags", &mut errs);
                 if let Some(b) = &s.body {
-                    if let Err(e) = b.bytes() {
+                    if let Err(e) = b.check() {
                         errs.push(e);
                     }
                     if parse_type(&s.typ) != Some(0) && s.length.is_none() {
@@ -940,7 +978,7 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
             }
             StepKind::ExpectData(d) => {
                 need(&Some(d.stream.clone()), "stream", &mut errs, &bound);
-                if let Err(e) = d.body.bytes() {
+                if let Err(e) = d.body.check() {
                     errs.push(e);
                 }
             }
@@ -1082,6 +1120,35 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.0, ", step 1 (send)");
         assert!(e.1.contains("valeu"), "{}", e.1);
+    }
+
+    #[test]
+    fn huge_pattern_body_is_an_error_not_an_allocation() {
+        // Found with the `vectors` fuzz entry point: validating a body of
+        // `len` 4294967295 built the 4 GiB body.
+        let c = case(serde_json::json!({
+            "id": "a.b", "spec": ["x"], "level": "MUST", "roles": ["server"], "summary": "s",
+            "steps": [{"send": {"type": "data", "stream": 1, "body": {"len": 4294967295u32}}}]
+        }))
+        .unwrap();
+        let errs = validate_case(&c, None);
+        assert!(
+            errs.iter().any(|(p, m)| p == ", step 1 (send)"
+                && m == "body.len: 4294967295 is above the limit of 16777216 bytes"),
+            "{errs:?}"
+        );
+        let at_limit = Body {
+            len: Some(MAX_BODY_LEN),
+            offset: Some(u64::MAX),
+            ..Body::default()
+        };
+        assert_eq!(at_limit.check(), Ok(()));
+        assert!(Body {
+            len: Some(MAX_BODY_LEN + 1),
+            ..Body::default()
+        }
+        .bytes()
+        .is_err());
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod analyze;
 pub mod capture;
 pub mod conform_cli;
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hexframes;
 pub mod inject;
 pub mod relay;

@@ -742,7 +742,8 @@ impl Connection {
             // A zero-length frame on id 0 carries nothing: ignored.
             return;
         }
-        if h.flags.contains(Flags::SYN) && !self.on_syn(now, id) {
+        let opened = h.flags.contains(Flags::SYN);
+        if opened && !self.on_syn(now, id) {
             return;
         }
         let Some(st) = self.streams.get_mut(&id.val()) else {
@@ -808,6 +809,12 @@ impl Connection {
             }
             _ => {}
         }
+        // The ACK of a stream opened by this frame goes out after its Data
+        // was checked: the increment it carries counts once sent, so a
+        // `D|SYN` body is held to the initial window (flow.overrun).
+        if opened && self.config.ack_policy == AckPolicy::OnSyn {
+            self.send_ack(id);
+        }
         let Some(st) = self.streams.get_mut(&id.val()) else {
             return;
         };
@@ -851,9 +858,6 @@ impl Connection {
             .insert(id.val(), StreamState::new(false, INITIAL_WINDOW));
         self.accept_queue.push_back(id);
         self.events.push_back(Event::Inbound);
-        if self.config.ack_policy == AckPolicy::OnSyn {
-            self.send_ack(id);
-        }
         true
     }
 
@@ -937,7 +941,9 @@ impl Connection {
             self.events.push_back(Event::OpenReady);
         }
         let accepted = st.outbound || st.accepted;
-        if matches!(kind, ResetKind::Local | ResetKind::OpenTimeout) {
+        // Nothing is sent once the session is over (the transport is gone
+        // or Go Away was the last frame).
+        if matches!(kind, ResetKind::Local | ResetKind::OpenTimeout) && self.closed.is_none() {
             self.push_wu(Flags::RST, id, 0);
         }
         if !accepted {
@@ -963,6 +969,11 @@ impl Connection {
             if let Some(st) = self.streams.remove(&id.val()) {
                 if st.in_backlog {
                     self.ack_backlog -= 1;
+                }
+                if !st.outbound && !st.accepted {
+                    // Released before it was accepted: accept must not
+                    // hand out a freed stream.
+                    self.accept_queue.retain(|s| *s != id);
                 }
             }
             self.events.push_back(Event::OpenReady);

@@ -215,6 +215,24 @@ fn ack_policy_on_syn_acks_at_once_with_larger_window() {
 }
 
 #[test]
+fn syn_data_is_held_to_the_initial_window_under_on_syn() {
+    // Found by the `connection` fuzzer: the ACK's increment was applied
+    // before the D|SYN body was checked, so a body above 256 KiB passed.
+    let mut cfg = Config::default();
+    cfg.ack_policy = AckPolicy::OnSyn;
+    cfg.receive_window = 512 * KIB;
+    let mut s = T::with(Role::Server, cfg.clone());
+    s.recv(data(1, Flags::SYN, &vec![0u8; 256 * KIB as usize + 1]));
+    assert_eq!(s.protocol_error(), Some("flow.overrun"));
+
+    let mut s = T::with(Role::Server, cfg);
+    s.recv(data(1, Flags::SYN, &vec![0u8; 256 * KIB as usize]));
+    assert!(s.c.close_reason().is_none());
+    assert_eq!(s.sent(), vec![wu(1, Flags::ACK, 256 * KIB)]);
+    assert_eq!(s.c.stream_info(sid(1)).unwrap().recv_window, 256 * KIB);
+}
+
+#[test]
 fn ack_policy_lazy_acks_on_first_read_or_write() {
     let mut cfg = Config::default();
     cfg.ack_policy = AckPolicy::Lazy;
@@ -949,4 +967,32 @@ mod prop {
             }
         }
     }
+}
+
+#[test]
+fn nothing_is_sent_after_the_session_ended() {
+    // Found by the `connection` fuzzer: resetting or releasing a stream
+    // after the transport closed queued a WU|RST.
+    let mut s = T::new(Role::Client);
+    let id = s.open();
+    s.sent();
+    s.c.handle_transport_closed(None);
+    s.c.reset(id);
+    s.c.release(id);
+    assert!(s.sent().is_empty());
+    assert_eq!(s.c.transmit_len(), 0);
+}
+
+#[test]
+fn a_stream_released_before_accept_is_not_accepted() {
+    // Found by the `connection` fuzzer: an inbound stream finished both
+    // ways and released before `accept` stayed in the accept queue, so
+    // `accept` returned an id whose state was already freed.
+    let mut s = T::new(Role::Server);
+    s.recv(data(1, Flags::SYN.union(Flags::FIN), b""));
+    s.c.close_write(sid(1)).unwrap();
+    s.c.release(sid(1));
+    assert_eq!(s.c.live_streams(), 0);
+    assert_eq!(s.c.accept_queue_len(), 0);
+    assert_eq!(s.c.accept().unwrap(), None);
 }

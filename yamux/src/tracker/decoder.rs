@@ -658,8 +658,15 @@ impl ByteDecoder {
             i += 1;
         }
         let settled = at_end || buf.len() >= SCAN_LOOKAHEAD;
+        // A complete chain is taken only when no earlier candidate is still
+        // waiting for bytes: that one may complete too and would win, so
+        // the choice must not depend on how the bytes were chunked.
         let found = match best {
-            Some((i, len, _)) if len >= SCAN_CHAIN || settled => Some(i),
+            Some((i, len, _))
+                if settled || (len >= SCAN_CHAIN && waiting.is_none_or(|w| w >= i)) =>
+            {
+                Some(i)
+            }
             _ => None,
         };
         let State::Scan {
@@ -770,6 +777,38 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn resync_does_not_depend_on_chunking() {
+        // Found by the `tracker` fuzzer: while scanning, a chain of headers
+        // inside a Data body was taken byte by byte, before the Data header
+        // in front of it (still waiting for its successor) could complete.
+        let wus: Vec<Frame> = (0..4)
+            .map(|_| Frame::window_update(StreamId::new(1), Flags::NONE, 5))
+            .collect();
+        let mut bytes = vec![0xEE, 0xEE, 0xEE];
+        bytes.extend(wire(&[Frame::data(
+            StreamId::new(1),
+            Flags::NONE,
+            wire(&wus),
+        )]));
+        bytes.extend(wire(&wus));
+        let config = DecoderConfig {
+            mid_stream: true,
+            ..DecoderConfig::default()
+        };
+        let whole = ByteDecoder::decode_all(config, &bytes);
+        assert_eq!(frames_of(&whole).first().map(|f| f.0), Some(3));
+        for split in [1, 5, 20, 40] {
+            let mut d = ByteDecoder::new(config);
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(split) {
+                d.feed(chunk, &mut out);
+            }
+            d.finish(&mut out);
+            assert_eq!(out, whole, "split {split}");
+        }
     }
 
     #[test]

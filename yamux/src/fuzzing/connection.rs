@@ -1,0 +1,799 @@
+//! `connection`: the sans-IO core ([`Connection`]) driven by an arbitrary
+//! sequence of received frames, application commands and time steps.
+//!
+//! The harness plays the peer and the application at once and keeps its own
+//! model of every stream, built only from the frames it fed in and the frames
+//! the connection sent. After every step it checks:
+//!
+//! - every byte sent decodes as whole frames with the codec; flags are known
+//!   bits only; Ping and Go Away only on id 0, Data and Window Update never
+//!   on id 0; a SYN only on our parity and only when the application opened
+//!   the stream; an ACK only on inbound streams and at most once
+//!   (`stream.ack-once`); nothing after our FIN or RST on that stream;
+//!   at most one Go Away; nothing at all once the session is closed;
+//! - no Data beyond the peer's credit (`flow.credit`), no Data frame above
+//!   the split size (`flow.max-frame`), and the payload is exactly the bytes
+//!   the application wrote, in order;
+//! - the connection's send credit and receive window equal the model's;
+//!   `0 <= buffered + receive window <= granted <= maximum window`
+//!   (`flow.*`); a peer that overruns the window, uses our parity, repeats a
+//!   SYN, or sends Data or SYN on id 0 ends the session (`errors.protocol`);
+//! - reads return exactly the bytes the peer sent, in order, and EOF only
+//!   after all of them;
+//! - bounded memory: buffered bytes per stream within the window, live
+//!   streams, accept queue and ACK backlog within their limits, and the ACK
+//!   backlog counter matches the streams awaiting an ACK;
+//! - every ping request is answered once with its value (`ping.echo`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::{Bytes, BytesMut};
+
+use crate::config::{AckPolicy, Config, GoAwayMode, INITIAL_WINDOW};
+use crate::error::{Error, ProtocolError};
+use crate::frame::{Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId};
+use crate::proto::{Connection, ReadResult, Role};
+
+/// Most steps taken from one input.
+const MAX_STEPS: usize = 256;
+/// Largest receive window configured (keeps the pattern buffers small).
+const MAX_WINDOW: u32 = 1 << 20;
+/// Length of the payload pattern: longest body plus one pattern period.
+const PATTERN_LEN: usize = 2 * MAX_WINDOW as usize + 256 + 1;
+
+/// Bytes where byte `i` is `i as u8 ^ salt`: payload at stream offset
+/// `k` is `pattern(salt)[k % 256..]`, so every byte names its offset.
+fn pattern(salt: u8) -> &'static Bytes {
+    static OURS: OnceLock<Bytes> = OnceLock::new();
+    static PEERS: OnceLock<Bytes> = OnceLock::new();
+    let cell = if salt == 0 { &OURS } else { &PEERS };
+    cell.get_or_init(|| {
+        (0..PATTERN_LEN)
+            .map(|i| i as u8 ^ salt)
+            .collect::<Vec<u8>>()
+            .into()
+    })
+}
+
+/// `len` bytes of pattern starting at stream offset `offset`; the peer's
+/// data uses [`PEER_SALT`], ours 0.
+fn payload(offset: u64, len: usize, salt: u8) -> Bytes {
+    let start = (offset % 256) as usize;
+    pattern(salt).slice(start..start + len.min(PATTERN_LEN - 256))
+}
+
+fn is_payload(bytes: &[u8], offset: u64, salt: u8) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == ((offset + i as u64) as u8 ^ salt))
+}
+
+const PEER_SALT: u8 = 0xA5;
+
+#[derive(Arbitrary, Debug)]
+struct FuzzConfig {
+    client: bool,
+    window: u8,
+    max_window: u8,
+    auto_tune: bool,
+    ack_policy: u8,
+    split: u8,
+    ack_backlog: u8,
+    accept_backlog: u8,
+    max_streams: u8,
+    keep_alive: Option<u8>,
+    open_timeout: Option<u8>,
+    terminate_on_go_away: bool,
+}
+
+impl FuzzConfig {
+    fn build(&self) -> Config {
+        let mut c = Config::default();
+        // 256 KiB .. 1 MiB, in 16 KiB steps
+        c.receive_window = INITIAL_WINDOW + u32::from(self.window % 49) * 16 * 1024;
+        c.max_receive_window = INITIAL_WINDOW + u32::from(self.max_window % 49) * 16 * 1024;
+        c.auto_tune = self.auto_tune;
+        c.ack_policy = match self.ack_policy % 3 {
+            0 => AckPolicy::OnAccept,
+            1 => AckPolicy::OnSyn,
+            _ => AckPolicy::Lazy,
+        };
+        c.split_size = match self.split % 4 {
+            0 => 64 * 1024,
+            1 => 1 + u32::from(self.split),
+            2 => 16 * 1024,
+            _ => MAX_WINDOW,
+        };
+        c.max_ack_backlog = 1 + usize::from(self.ack_backlog % 8);
+        c.accept_backlog = 1 + usize::from(self.accept_backlog % 8);
+        c.max_streams = 1 + usize::from(self.max_streams % 16);
+        c.keep_alive = self
+            .keep_alive
+            .map(|s| Duration::from_millis(1 + u64::from(s) * 10));
+        c.stream_open_timeout = self
+            .open_timeout
+            .map(|s| Duration::from_millis(1 + u64::from(s) * 10));
+        c.go_away_mode = if self.terminate_on_go_away {
+            GoAwayMode::Terminate
+        } else {
+            GoAwayMode::Drain
+        };
+        c
+    }
+}
+
+/// How long a received Data frame is, relative to the stream's window.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum DataLen {
+    Zero,
+    Small(u8),
+    Medium(u16),
+    /// Exactly what is left of the window.
+    Window,
+    /// The window plus this (an overrun).
+    Over(u8),
+    Any(u32),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Delta {
+    Zero,
+    Small(u16),
+    Large(u32),
+    /// Exactly what makes the credit overflow `u32::MAX`.
+    Overflow,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    /// A Data frame from the peer.
+    Data {
+        stream: u8,
+        flags: u8,
+        len: DataLen,
+    },
+    /// A Window Update from the peer.
+    WindowUpdate {
+        stream: u8,
+        flags: u8,
+        delta: Delta,
+    },
+    /// A Ping from the peer (request, answer, or odd flags).
+    Ping {
+        flags: u8,
+        value: u32,
+    },
+    /// A Go Away from the peer.
+    GoAway {
+        code: u8,
+    },
+    /// Raw bytes from the peer, through the codec as the driver does.
+    Raw(Vec<u8>),
+    Open,
+    Accept,
+    Write {
+        stream: u8,
+        len: DataLen,
+    },
+    Read {
+        stream: u8,
+        len: u16,
+    },
+    CloseWrite {
+        stream: u8,
+    },
+    Reset {
+        stream: u8,
+    },
+    Release {
+        stream: u8,
+    },
+    AppPing,
+    AppGoAway {
+        code: u8,
+    },
+    Close,
+    Advance {
+        millis: u16,
+    },
+    TransportClosed,
+}
+
+/// The harness's own view of one stream incarnation.
+#[derive(Debug)]
+struct Model {
+    outbound: bool,
+    /// Our credit: 256 KiB + the peer's deltas − the Data we sent.
+    send_credit: u64,
+    /// Payload bytes the application wrote (accepted by `write`).
+    written: u64,
+    /// Payload bytes seen in sent Data frames.
+    sent: u64,
+    /// The peer's credit: 256 KiB + our deltas − the Data it sent.
+    recv_credit: i64,
+    /// Payload bytes of the peer accepted into the buffer.
+    received: u64,
+    /// Payload bytes the application read.
+    read: u64,
+    /// Received payload is the peer pattern (false once raw bytes were fed).
+    content_known: bool,
+    syn_sent: bool,
+    ack_sent: bool,
+    fin_sent: bool,
+    rst_sent: bool,
+    /// The peer's ACK arrived (outbound).
+    acked: bool,
+}
+
+impl Model {
+    fn new(outbound: bool) -> Model {
+        Model {
+            outbound,
+            send_credit: u64::from(INITIAL_WINDOW),
+            written: 0,
+            sent: 0,
+            recv_credit: i64::from(INITIAL_WINDOW),
+            received: 0,
+            read: 0,
+            content_known: true,
+            syn_sent: false,
+            ack_sent: false,
+            fin_sent: false,
+            rst_sent: false,
+            acked: false,
+        }
+    }
+}
+
+struct Harness {
+    c: Connection,
+    config: Config,
+    role: Role,
+    now: Instant,
+    streams: HashMap<u32, Model>,
+    /// The codec and buffer of raw bytes from the peer.
+    codec: FrameCodec,
+    rx: BytesMut,
+    /// A decode error ended the raw input (the driver stops reading).
+    rx_dead: bool,
+    /// Pings the peer sent in this step, to be answered.
+    ping_requests: Vec<u32>,
+    go_away_sent: bool,
+    /// Closed at the end of the previous step (with its output drained).
+    was_closed: bool,
+    /// The app may open/write the next stream now (opened in this step).
+    opened_now: Option<u32>,
+}
+
+/// `connection`: see the module documentation.
+pub fn connection(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(fc) = FuzzConfig::arbitrary(&mut u) else {
+        return;
+    };
+    let config = fc.build();
+    let role = if fc.client {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let now = Instant::now();
+    let c = Connection::new(role, config.clone(), now);
+    let mut h = Harness {
+        config: c.config().clone(),
+        c,
+        role,
+        now,
+        streams: HashMap::new(),
+        codec: FrameCodec::new(config.max_frame_body),
+        rx: BytesMut::new(),
+        rx_dead: false,
+        ping_requests: Vec::new(),
+        go_away_sent: false,
+        was_closed: false,
+        opened_now: None,
+    };
+    let trace = std::env::var_os("YAMUX_FUZZ_TRACE").is_some();
+    if trace {
+        eprintln!("{role:?} {config:?}");
+    }
+    h.after_step();
+    for _ in 0..MAX_STEPS {
+        let Ok(op) = Op::arbitrary(&mut u) else {
+            break;
+        };
+        if trace {
+            eprintln!("{op:?}");
+        }
+        h.step(op);
+        h.after_step();
+    }
+}
+
+impl Harness {
+    /// The stream an op names: one the harness knows (most of the time), a
+    /// small id of either parity, or an extreme id.
+    fn pick(&self, sel: u8) -> u32 {
+        let mut known: Vec<u32> = self.streams.keys().copied().collect();
+        known.sort_unstable();
+        let fixed = [1, 2, 3, 4, 5, 6, 0, u32::MAX, u32::MAX - 1];
+        let i = usize::from(sel);
+        if !known.is_empty() && i % 4 != 3 {
+            known[(i / 4) % known.len()]
+        } else {
+            fixed[(i / 4) % fixed.len()]
+        }
+    }
+
+    fn step(&mut self, op: Op) {
+        self.opened_now = None;
+        match op {
+            Op::Data { stream, flags, len } => {
+                let id = self.pick(stream);
+                let window = self
+                    .c
+                    .stream_info(StreamId::new(id))
+                    .map_or(INITIAL_WINDOW, |s| s.recv_window);
+                let len = self.len(len, window);
+                let offset = self.streams.get(&id).map_or(0, |m| m.received);
+                let body = payload(offset, len as usize, PEER_SALT);
+                let frame = Frame::data(StreamId::new(id), Flags::from_bits(flags.into()), body);
+                self.receive(frame, false);
+            }
+            Op::WindowUpdate {
+                stream,
+                flags,
+                delta,
+            } => {
+                let id = self.pick(stream);
+                let credit = self
+                    .c
+                    .stream_info(StreamId::new(id))
+                    .map_or(INITIAL_WINDOW, |s| s.send_credit);
+                let delta = match delta {
+                    Delta::Zero => 0,
+                    Delta::Small(n) => u32::from(n),
+                    Delta::Large(n) => n,
+                    Delta::Overflow => (u32::MAX - credit).saturating_add(1),
+                };
+                let f =
+                    Frame::window_update(StreamId::new(id), Flags::from_bits(flags.into()), delta);
+                self.receive(f, false);
+            }
+            Op::Ping { flags, value } => {
+                let h = Header::new(
+                    FrameType::Ping,
+                    Flags::from_bits((flags % 8).into()),
+                    StreamId::SESSION,
+                    value,
+                );
+                self.receive(Frame::control(h), false);
+            }
+            Op::GoAway { code } => {
+                self.receive(Frame::go_away(GoAwayCode::new(u32::from(code % 4))), false);
+            }
+            Op::Raw(bytes) => {
+                if self.rx_dead {
+                    return;
+                }
+                self.rx.extend_from_slice(&bytes);
+                loop {
+                    match self.codec.decode_frame(&mut self.rx) {
+                        Ok(Some(f)) => self.receive(f, true),
+                        Ok(None) => break,
+                        Err(e) => {
+                            let was_closed = self.c.is_closed();
+                            self.c.handle_decode_error(e);
+                            assert!(was_closed || self.protocol_error().is_some());
+                            self.rx_dead = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Op::Open => {
+                let before = self.c.ack_backlog();
+                match self.c.open(self.now) {
+                    Ok(Some(sid)) => {
+                        let id = sid.val();
+                        assert!(self.role_owns(id), "opened {id} with the peer's parity");
+                        assert!(
+                            !self.streams.contains_key(&id),
+                            "opened {id}, which is live"
+                        );
+                        assert!(before < self.config.max_ack_backlog);
+                        self.streams.insert(id, Model::new(true));
+                        self.opened_now = Some(id);
+                    }
+                    Ok(None) => assert_eq!(before, self.config.max_ack_backlog),
+                    Err(_) => {}
+                }
+            }
+            Op::Accept => {
+                if let Ok(Some(sid)) = self.c.accept() {
+                    let m = self.streams.get(&sid.val());
+                    assert!(
+                        m.is_some_and(|m| !m.outbound),
+                        "accepted {sid}, which the peer did not open"
+                    );
+                }
+            }
+            Op::Write { stream, len } => {
+                let id = self.pick(stream);
+                let credit = self
+                    .c
+                    .stream_info(StreamId::new(id))
+                    .map_or(INITIAL_WINDOW, |s| s.send_credit);
+                let len = self.len(len, credit) as usize;
+                let offset = self.streams.get(&id).map_or(0, |m| m.written);
+                let data = payload(offset, len, 0);
+                let len = data.len();
+                let info = self.c.stream_info(StreamId::new(id));
+                if let Ok(n) = self.c.write(StreamId::new(id), &data) {
+                    assert!(n <= len, "write took more than given");
+                    let Some(m) = self.streams.get_mut(&id) else {
+                        panic!("write on {id} succeeded, but no such stream");
+                    };
+                    if let Some(info) = info {
+                        assert!(!info.local_fin && !info.reset, "write after FIN/RST");
+                        assert_eq!(
+                            n,
+                            len.min(info.send_credit as usize),
+                            "write did not take what the credit allows"
+                        );
+                    }
+                    m.written += n as u64;
+                }
+            }
+            Op::Read { stream, len } => {
+                let id = self.pick(stream);
+                let mut buf = vec![0u8; usize::from(len)];
+                let r = self.c.read(self.now, StreamId::new(id), &mut buf);
+                if let Ok(r) = r {
+                    let Some(m) = self.streams.get_mut(&id) else {
+                        panic!("read on {id} succeeded, but no such stream");
+                    };
+                    match r {
+                        ReadResult::Data(n) => {
+                            let got = &buf[..n];
+                            assert!(m.read + n as u64 <= m.received, "read more than received");
+                            if m.content_known {
+                                assert!(is_payload(got, m.read, PEER_SALT), "read wrong bytes");
+                            }
+                            m.read += n as u64;
+                        }
+                        ReadResult::Eof => {
+                            assert_eq!(m.read, m.received, "EOF before all data was read")
+                        }
+                        ReadResult::Blocked => {}
+                    }
+                }
+            }
+            Op::CloseWrite { stream } => {
+                let _ = self.c.close_write(StreamId::new(self.pick(stream)));
+            }
+            Op::Reset { stream } => self.c.reset(StreamId::new(self.pick(stream))),
+            Op::Release { stream } => self.c.release(StreamId::new(self.pick(stream))),
+            Op::AppPing => {
+                let _ = self.c.ping(self.now);
+            }
+            Op::AppGoAway { code } => self.c.go_away(GoAwayCode::new(u32::from(code % 3))),
+            Op::Close => self.c.close(),
+            Op::Advance { millis } => {
+                self.now += Duration::from_millis(u64::from(millis));
+                self.c.handle_timeout(self.now);
+                if let Some(t) = self.c.poll_timeout() {
+                    assert!(t > self.now, "a timer due now was not run");
+                }
+            }
+            Op::TransportClosed => self.c.handle_transport_closed(None),
+        }
+    }
+
+    /// A length relative to `window` (what is left of a window or credit).
+    fn len(&self, len: DataLen, window: u32) -> u32 {
+        match len {
+            DataLen::Zero => 0,
+            DataLen::Small(n) => u32::from(n),
+            DataLen::Medium(n) => u32::from(n),
+            DataLen::Window => window,
+            DataLen::Over(n) => window.saturating_add(1 + u32::from(n)),
+            DataLen::Any(n) => n % (2 * MAX_WINDOW),
+        }
+    }
+
+    fn role_owns(&self, id: u32) -> bool {
+        self.role.owns(StreamId::new(id))
+    }
+
+    fn protocol_error(&self) -> Option<&ProtocolError> {
+        match self.c.close_reason() {
+            Some(Error::Protocol(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Feeds one frame from the peer and checks its immediate effect.
+    fn receive(&mut self, frame: Frame, raw: bool) {
+        let h = frame.header;
+        let id = h.stream_id.val();
+        let was_closed = self.c.is_closed();
+        let pre = self.c.stream_info(h.stream_id);
+        let syn = h.flags.contains(Flags::SYN);
+        let rst = h.flags.contains(Flags::RST);
+        if h.typ == FrameType::Ping && syn && !was_closed {
+            self.ping_requests.push(h.length);
+        }
+        let body_len = frame.body.len();
+        self.c.handle_frame(self.now, frame);
+        if was_closed {
+            return;
+        }
+        let post = self.c.stream_info(h.stream_id);
+        let stream_frame = matches!(h.typ, FrameType::Data | FrameType::WindowUpdate);
+        if !stream_frame {
+            return;
+        }
+        // Frames that must end the session.
+        let must_fail = if id == 0 {
+            syn || (h.typ == FrameType::Data && h.length > 0)
+        } else {
+            syn && (self.role_owns(id) || pre.is_some())
+        };
+        if must_fail {
+            assert!(
+                self.protocol_error().is_some(),
+                "{h} did not end the session"
+            );
+            return;
+        }
+        if id == 0 {
+            return;
+        }
+        // A new inbound stream; it may have been refused (backlog) or reset
+        // by this very frame, and is forgotten after the step then.
+        let created = syn && pre.is_none();
+        if created {
+            self.streams.insert(id, Model::new(false));
+        }
+        let live = (created && post.is_some()) || pre.is_some_and(|p| !p.reset);
+        let overrun = matches!(
+            self.protocol_error(),
+            Some(ProtocolError::WindowOverrun { .. })
+        );
+        let overflow = matches!(
+            self.protocol_error(),
+            Some(ProtocolError::WindowOverflow { .. })
+        );
+        let Some(m) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if !live {
+            return;
+        }
+        if h.flags.contains(Flags::ACK) && m.outbound {
+            m.acked = true;
+        }
+        match h.typ {
+            FrameType::Data if h.length > 0 => {
+                let remote_fin = pre.is_some_and(|p| p.remote_fin);
+                if remote_fin {
+                    return;
+                }
+                if i64::from(h.length) > m.recv_credit {
+                    assert!(
+                        overrun,
+                        "{h} beyond the window {} was accepted",
+                        m.recv_credit
+                    );
+                    return;
+                }
+                m.recv_credit -= i64::from(h.length);
+                m.received += body_len as u64;
+                if raw {
+                    m.content_known = false;
+                }
+                if !rst {
+                    let before = pre.map_or(0, |p| p.buffered);
+                    let after = post.map_or(0, |p| p.buffered);
+                    assert_eq!(after, before + body_len, "data not buffered");
+                }
+            }
+            FrameType::WindowUpdate if h.length > 0 => {
+                let credit = m.send_credit + u64::from(h.length);
+                if credit > u64::from(u32::MAX) {
+                    assert!(overflow, "credit overflow not detected");
+                } else {
+                    m.send_credit = credit;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drains and checks what was sent, then checks the state invariants.
+    fn after_step(&mut self) {
+        let out = self.c.transmit_buf().split();
+        if self.was_closed {
+            assert!(out.is_empty(), "frames sent after the session closed");
+        }
+        let mut out = out;
+        let mut codec = FrameCodec::new(u32::MAX);
+        let mut pongs = Vec::new();
+        while !out.is_empty() {
+            let f = match codec.decode_frame(&mut out) {
+                Ok(Some(f)) => f,
+                Ok(None) => panic!("a partial frame was sent"),
+                Err(e) => panic!("sent an undecodable frame: {e}"),
+            };
+            self.check_sent(&f, &mut pongs);
+        }
+        pongs.sort_unstable();
+        let mut asked = std::mem::take(&mut self.ping_requests);
+        asked.sort_unstable();
+        if !self.c.is_closed() {
+            assert_eq!(pongs, asked, "ping requests and answers differ");
+        } else {
+            assert!(pongs.iter().all(|p| asked.contains(p)), "unsolicited pong");
+        }
+        while self.c.poll_event().is_some() {}
+        self.check_state();
+        self.was_closed = self.c.is_closed();
+    }
+
+    fn check_sent(&mut self, f: &Frame, pongs: &mut Vec<u32>) {
+        let h = f.header;
+        let id = h.stream_id.val();
+        assert!(h.flags.unknown().is_empty(), "sent unknown flags: {h}");
+        match h.typ {
+            FrameType::Ping => {
+                assert_eq!(id, 0, "ping on a stream: {h}");
+                if h.flags == Flags::ACK {
+                    pongs.push(h.length);
+                } else {
+                    assert_eq!(h.flags, Flags::SYN, "ping flags: {h}");
+                }
+                return;
+            }
+            FrameType::GoAway => {
+                assert_eq!(id, 0, "go away on a stream: {h}");
+                assert!(!self.go_away_sent, "second go away");
+                assert!(h.length <= 2, "unknown go away code: {h}");
+                self.go_away_sent = true;
+                return;
+            }
+            FrameType::Data | FrameType::WindowUpdate => {}
+        }
+        assert_ne!(id, 0, "stream frame on id 0: {h}");
+        let rst = h.flags.contains(Flags::RST);
+        let Some(m) = self.streams.get_mut(&id) else {
+            // Only refusing an unknown stream is allowed.
+            assert!(
+                h.typ == FrameType::WindowUpdate && h.flags == Flags::RST && h.length == 0,
+                "{h} on a stream that is not live"
+            );
+            return;
+        };
+        assert!(!m.rst_sent, "{h} after our RST");
+        if h.flags.contains(Flags::SYN) {
+            assert!(m.outbound && !m.syn_sent, "unexpected SYN: {h}");
+            assert_eq!(self.opened_now, Some(id), "SYN not from open: {h}");
+            m.syn_sent = true;
+        }
+        if h.flags.contains(Flags::ACK) {
+            assert!(!m.outbound, "ACK on our own stream: {h}");
+            assert!(!m.ack_sent, "second ACK (stream.ack-once): {h}");
+            m.ack_sent = true;
+        }
+        if h.typ == FrameType::Data {
+            assert!(!m.fin_sent, "data after our FIN: {h}");
+            let len = u64::from(h.length);
+            assert!(h.length <= self.config.split_size, "frame above split size");
+            assert!(len > 0 || !h.flags.is_empty(), "empty data frame: {h}");
+            assert!(
+                len <= m.send_credit,
+                "sent {len} bytes with only {} credit (flow.credit)",
+                m.send_credit
+            );
+            m.send_credit -= len;
+            assert!(
+                is_payload(&f.body, m.sent, 0),
+                "sent bytes differ from written"
+            );
+            m.sent += len;
+        } else if h.length > 0 {
+            assert!(!rst, "RST with a delta: {h}");
+            m.recv_credit += i64::from(h.length);
+        }
+        if h.flags.contains(Flags::FIN) {
+            assert!(!m.fin_sent, "second FIN: {h}");
+            m.fin_sent = true;
+        }
+        if rst {
+            m.rst_sent = true;
+        }
+    }
+
+    fn check_state(&mut self) {
+        let c = &self.c;
+        let cfg = &self.config;
+        assert!(c.live_streams() <= cfg.max_streams, "too many streams");
+        assert!(c.accept_queue_len() <= cfg.accept_backlog, "accept queue");
+        assert!(c.ack_backlog() <= cfg.max_ack_backlog, "ack backlog");
+        let max_window = cfg.max_receive_window.max(cfg.receive_window);
+        let mut awaiting_ack = 0;
+        let mut buffered = 0usize;
+        let mut freed = Vec::new();
+        for (&id, m) in &self.streams {
+            let Some(info) = c.stream_info(StreamId::new(id)) else {
+                freed.push(id);
+                continue;
+            };
+            assert_eq!(info.outbound, m.outbound);
+            assert_eq!(m.sent, m.written, "written bytes not queued at once");
+            if info.outbound && !info.acked && !info.reset {
+                awaiting_ack += 1;
+            }
+            buffered += info.buffered;
+            assert!(info.recv_max <= max_window, "window above the maximum");
+            assert!(
+                info.buffered as u64 + u64::from(info.recv_window) <= u64::from(info.recv_max),
+                "buffered + window above the window granted: {info:?}"
+            );
+            if info.reset {
+                assert_eq!(info.buffered, 0, "a reset stream keeps data");
+                continue;
+            }
+            assert!(!m.outbound || m.acked == info.acked, "ACK state differs");
+            assert_eq!(
+                m.received - m.read,
+                info.buffered as u64,
+                "buffered bytes differ"
+            );
+            if c.is_closed() {
+                continue;
+            }
+            assert!(m.recv_credit >= 0, "negative receive window");
+            assert_eq!(
+                i64::from(info.recv_window),
+                m.recv_credit,
+                "receive window differs from the credit granted"
+            );
+            assert_eq!(
+                u64::from(info.send_credit),
+                m.send_credit,
+                "send credit differs from the peer's grants"
+            );
+        }
+        if !c.is_closed() {
+            assert_eq!(c.ack_backlog(), awaiting_ack, "ack backlog counter");
+        }
+        assert!(
+            buffered as u64 <= c.live_streams() as u64 * u64::from(max_window),
+            "memory: {buffered} bytes buffered"
+        );
+        for id in freed {
+            self.streams.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connection_corpus() {
+        let n = super::super::replay("connection", super::connection);
+        assert!(n > 0, "no corpus for connection");
+    }
+
+    #[test]
+    fn connection_edge_inputs() {
+        for input in [&b""[..], &[0u8; 64], &[255u8; 64], &[7u8; 4096]] {
+            super::connection(input);
+        }
+    }
+}
