@@ -1,2 +1,20 @@
-//! Conformance runner for yamux implementations (see docs/adapters.md and
-//! docs/vectors.md).
+//! Conformance runner for yamux implementations.
+//!
+//! - [`vector`]: the scenario vector format (`vectors/session/*.json`,
+//!   docs/vectors.md), loaded and validated strictly.
+//! - [`spec`]: rule ids of docs/spec.md.
+//! - [`peer`]: the scripted test peer, on the `yamux::frame` codec.
+//! - [`adapter`]: the adapter protocol (docs/adapters.md) seen from the runner.
+//! - [`run`]: selection, parallel execution, retries, expectations, outcomes.
+//! - [`report`]: text, NDJSON and JUnit reports.
+#![forbid(unsafe_code)]
+
+pub mod adapter;
+pub mod paths;
+pub mod peer;
+pub mod reference;
+pub mod report;
+pub mod run;
+pub mod selfcheck;
+pub mod spec;
+pub mod vector;

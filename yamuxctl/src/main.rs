@@ -25,6 +25,17 @@ enum Command {
     Stats(yamuxctl::decode::cli::StatsArgs),
     /// One stream's payload each way, like Wireshark's Follow Stream.
     Follow(yamuxctl::decode::cli::FollowArgs),
+    /// List, show and validate the scenario vectors (vectors/session).
+    Vectors(yamuxctl::conform_cli::VectorsArgs),
+    /// Run the scenario vectors against an implementation (default: the reference).
+    Conform(Box<yamuxctl::conform_cli::ConformArgs>),
+    /// The reference adapter (docs/adapters.md), started by `conform`.
+    #[command(hide = true, disable_help_flag = true)]
+    AdapterReference {
+        /// `--role server|client --addr HOST:PORT`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +81,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Vectors(args) => yamuxctl::conform_cli::vectors(args),
+        Command::Conform(args) => yamuxctl::conform_cli::conform(*args),
+        Command::AdapterReference { args } => {
+            let code = conformance::reference::main_with(&args);
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
     }
 }

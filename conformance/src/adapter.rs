@@ -1,0 +1,234 @@
+//! The runner's side of the adapter protocol (docs/adapters.md): start an
+//! adapter process, send commands, read events, keep its stderr.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+use crate::vector::Role;
+
+/// Exit code meaning "unsupported role/option" or "not installed".
+pub const EXIT_UNSUPPORTED: i32 = 89;
+
+/// How to start an adapter: a program plus leading arguments (before
+/// `--role ... --addr ...`) and extra environment.
+#[derive(Clone, Debug)]
+pub struct AdapterSpec {
+    /// Executable.
+    pub program: PathBuf,
+    /// Arguments before `--role`.
+    pub args: Vec<String>,
+    /// Environment for every case.
+    pub env: Vec<(String, String)>,
+    /// Display name.
+    pub name: String,
+}
+
+/// A line from the adapter's stdout.
+#[derive(Clone, Debug)]
+pub enum AdapterMsg {
+    /// A JSON object.
+    Event(Value),
+    /// A line that is not a JSON object.
+    Invalid(String),
+    /// stdout closed.
+    Eof,
+}
+
+/// A running adapter.
+pub struct AdapterProc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Lines from stdout.
+    pub rx: mpsc::UnboundedReceiver<AdapterMsg>,
+    /// stderr lines so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
+    next_id: u64,
+}
+
+/// Why an adapter could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The program could not be spawned.
+    #[error("cannot start adapter {program}: {source}")]
+    Spawn {
+        /// Program.
+        program: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing a command failed.
+    #[error("cannot write to the adapter: {0}")]
+    Write(std::io::Error),
+}
+
+impl AdapterProc {
+    /// Starts `spec` with `--role ROLE --addr ADDR` and extra `env`.
+    pub fn start(
+        spec: &AdapterSpec,
+        role: &str,
+        addr: &str,
+        env: &[(String, String)],
+    ) -> Result<AdapterProc, AdapterError> {
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .arg("--role")
+            .arg(role)
+            .arg("--addr")
+            .arg(addr)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in spec.env.iter().chain(env) {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|source| AdapterError::Spawn {
+            program: spec.program.display().to_string(),
+            source,
+        })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let line = line.trim().to_string();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    let msg = match serde_json::from_str::<Value>(&line) {
+                        Ok(v @ Value::Object(_)) => AdapterMsg::Event(v),
+                        _ => AdapterMsg::Invalid(line),
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(AdapterMsg::Eof);
+            });
+        }
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut stderr_task = None;
+        if let Some(err) = child.stderr.take() {
+            let buf = stderr.clone();
+            stderr_task = Some(tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Ok(mut b) = buf.lock() {
+                        if b.len() < 2000 {
+                            b.push(line);
+                        }
+                    }
+                }
+            }));
+        }
+        let stdin = child.stdin.take();
+        Ok(AdapterProc {
+            child,
+            stdin,
+            rx,
+            stderr,
+            stderr_task,
+            next_id: 1,
+        })
+    }
+
+    /// Sends a command object (an `id` is added); returns the id.
+    pub async fn send(
+        &mut self,
+        mut cmd: serde_json::Map<String, Value>,
+    ) -> Result<(u64, String), AdapterError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        cmd.insert("id".into(), Value::from(id));
+        let mut line = Value::Object(cmd).to_string();
+        let shown = line.clone();
+        line.push('\n');
+        match self.stdin.as_mut() {
+            Some(s) => {
+                s.write_all(line.as_bytes())
+                    .await
+                    .map_err(AdapterError::Write)?;
+                s.flush().await.map_err(AdapterError::Write)?;
+            }
+            None => {
+                return Err(AdapterError::Write(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "stdin closed",
+                )))
+            }
+        }
+        Ok((id, shown))
+    }
+
+    /// The exit code if the process has exited.
+    pub fn try_exit_code(&mut self) -> Option<Option<i32>> {
+        match self.child.try_wait() {
+            Ok(Some(st)) => Some(st.code()),
+            _ => None,
+        }
+    }
+
+    /// Waits for exit up to `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<Option<i32>> {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(Ok(st)) => Some(st.code()),
+            _ => None,
+        }
+    }
+
+    /// Closes stdin, waits up to 2 s for exit, then kills. Returns the exit
+    /// code (None when killed or signalled).
+    pub async fn finish(&mut self) -> Option<i32> {
+        self.stdin = None;
+        match self.wait_exit(Duration::from_secs(2)).await {
+            Some(code) => code,
+            None => {
+                let _ = self.child.kill().await;
+                None
+            }
+        }
+    }
+
+    /// Closes stdin, waits for exit (killing after 2 s) and for the last
+    /// stderr lines; returns (exit code, stderr).
+    pub async fn finish_with_stderr(&mut self) -> (Option<i32>, Vec<String>) {
+        let code = self.finish().await;
+        if let Some(t) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(500), t).await;
+        }
+        (code, self.stderr_lines())
+    }
+
+    /// stderr lines so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+/// Checks `--role bogus` exits with 89 within 5 s.
+pub async fn check_bogus_role(spec: &AdapterSpec) -> Result<(), String> {
+    let mut p = AdapterProc::start(spec, "bogus", "127.0.0.1:0", &[]).map_err(|e| e.to_string())?;
+    match p.wait_exit(Duration::from_secs(5)).await {
+        Some(Some(EXIT_UNSUPPORTED)) => Ok(()),
+        Some(code) => Err(format!(
+            "`--role bogus` exited with {code:?}, expected {EXIT_UNSUPPORTED}"
+        )),
+        None => {
+            p.finish().await;
+            Err("`--role bogus` did not exit within 5 s".into())
+        }
+    }
+}
+
+/// The role string an adapter is started with for an IUT role.
+pub fn role_arg(role: Role) -> &'static str {
+    role.as_str()
+}

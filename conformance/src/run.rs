@@ -1,0 +1,562 @@
+//! Running cases: selection, set-up per case (target or adapter, both
+//! roles), parallelism, timeouts, retries, expectations, outcomes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::adapter::{AdapterMsg, AdapterProc, AdapterSpec, EXIT_UNSUPPORTED};
+use crate::peer::{Ended, Failure, Peer, TraceLine};
+use crate::vector::{selects, Case, Level, Role};
+
+/// The verdict of one case in one role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every check held.
+    Pass,
+    /// A MUST check failed.
+    Fail,
+    /// A SHOULD check failed (no MUST).
+    NonStrict,
+    /// INFO case: behaviour recorded.
+    Info,
+    /// The implementation cannot do what the case needs.
+    Unsupported,
+    /// Not run (e.g. needs an adapter in `--target` mode).
+    Skip,
+    /// Failed as the expectations file says.
+    Xfail,
+    /// Listed as a known failure but passed.
+    Xpass,
+    /// Harness problem; never blamed on the IUT.
+    Error,
+}
+
+impl Outcome {
+    /// The kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::NonStrict => "non-strict",
+            Outcome::Info => "info",
+            Outcome::Unsupported => "unsupported",
+            Outcome::Skip => "skip",
+            Outcome::Xfail => "xfail",
+            Outcome::Xpass => "xpass",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// All outcomes in report order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::NonStrict,
+        Outcome::Info,
+        Outcome::Unsupported,
+        Outcome::Skip,
+        Outcome::Xfail,
+        Outcome::Xpass,
+        Outcome::Error,
+    ];
+}
+
+/// How to reach the implementation under test.
+#[derive(Clone, Debug)]
+pub enum Iut {
+    /// A yamux echo server already listening (server role, echo cases only).
+    Target(SocketAddr),
+    /// An adapter program started per case.
+    Adapter(AdapterSpec),
+}
+
+/// One known failure.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// Case id, or `id@role` for one role only.
+    pub case: String,
+    /// The outcome expected instead of pass.
+    pub outcome: Outcome,
+    /// Why.
+    pub reason: String,
+}
+
+/// An expectations file (`expected.json`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    /// What is under test.
+    #[serde(default)]
+    pub implementation: String,
+    /// Known failures.
+    #[serde(default)]
+    pub expected: Vec<Expected>,
+}
+
+impl Expectations {
+    /// Reads a file; errors name the file.
+    pub fn load(path: &Path) -> Result<Expectations, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn find(&self, id: &str, role: Role) -> Option<&Expected> {
+        let with_role = format!("{id}@{role}");
+        self.expected
+            .iter()
+            .find(|e| e.case == with_role)
+            .or_else(|| self.expected.iter().find(|e| e.case == id))
+    }
+}
+
+/// Runner options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Selectors (prefix or glob); empty = all.
+    pub selectors: Vec<String>,
+    /// Only these roles (empty = all).
+    pub roles: Vec<Role>,
+    /// Concurrent cases.
+    pub jobs: usize,
+    /// Default case timeout.
+    pub timeout: Duration,
+    /// Re-runs of failing cases.
+    pub retries: u32,
+    /// Known failures.
+    pub expectations: Expectations,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            selectors: Vec::new(),
+            roles: Vec::new(),
+            // Cases mostly wait on the network and timers: 8 per CPU.
+            jobs: 8 * std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            timeout: Duration::from_secs(10),
+            retries: 0,
+            expectations: Expectations::default(),
+        }
+    }
+}
+
+/// The result of one case in one role.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    /// Case id.
+    pub id: String,
+    /// Family.
+    pub family: String,
+    /// IUT role.
+    pub role: Role,
+    /// Level.
+    pub level: Level,
+    /// Rule ids.
+    pub spec: Vec<String>,
+    /// One line.
+    pub summary: String,
+    /// Verdict.
+    pub outcome: Outcome,
+    /// Passed only on a retry.
+    pub flaky: bool,
+    /// Runs made.
+    pub attempts: u32,
+    /// Wall time of the last attempt, ms.
+    pub duration_ms: u64,
+    /// Why (skip, unsupported, error, xfail reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Failed checks.
+    pub failures: Vec<Failure>,
+    /// INFO observations.
+    pub observations: Vec<String>,
+    /// Frames and adapter traffic.
+    pub trace: Vec<TraceLine>,
+    /// Adapter stderr.
+    pub stderr: Vec<String>,
+}
+
+impl CaseResult {
+    /// `id` for single-role cases shown with the role: `id@role`.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.id, self.role)
+    }
+}
+
+/// Selected (case, role) pairs in file order.
+pub fn select<'a>(cases: &'a [Case], opts: &Options) -> Vec<(&'a Case, Role)> {
+    let mut out = Vec::new();
+    for c in cases {
+        if !opts.selectors.is_empty() && !opts.selectors.iter().any(|s| selects(s, &c.id)) {
+            continue;
+        }
+        for &r in &c.roles {
+            if opts.roles.is_empty() || opts.roles.contains(&r) {
+                out.push((c, r));
+            }
+        }
+    }
+    out
+}
+
+/// Runs the selected cases; results in selection order.
+pub async fn run_all(cases: &[Case], iut: &Iut, opts: &Options) -> Vec<CaseResult> {
+    let selected: Vec<(Case, Role)> = select(cases, opts)
+        .into_iter()
+        .map(|(c, r)| (c.clone(), r))
+        .collect();
+    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut handles = Vec::new();
+    for (case, role) in selected {
+        let sem = sem.clone();
+        let iut = iut.clone();
+        let opts = opts.clone();
+        handles.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            run_with_retries(&case, role, &iut, &opts).await
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(r) => out.push(r),
+            Err(e) => out.push(CaseResult {
+                id: "?".into(),
+                family: String::new(),
+                role: Role::Server,
+                level: Level::Info,
+                spec: Vec::new(),
+                summary: String::new(),
+                outcome: Outcome::Error,
+                flaky: false,
+                attempts: 1,
+                duration_ms: 0,
+                message: Some(format!("runner task failed: {e}")),
+                failures: Vec::new(),
+                observations: Vec::new(),
+                trace: Vec::new(),
+                stderr: Vec::new(),
+            }),
+        }
+    }
+    out
+}
+
+async fn run_with_retries(case: &Case, role: Role, iut: &Iut, opts: &Options) -> CaseResult {
+    let mut r = run_case(case, role, iut, opts.timeout).await;
+    let mut attempts = 1;
+    while attempts <= opts.retries
+        && matches!(
+            r.outcome,
+            Outcome::Fail | Outcome::NonStrict | Outcome::Error
+        )
+    {
+        attempts += 1;
+        let again = run_case(case, role, iut, opts.timeout).await;
+        if again.outcome == Outcome::Pass {
+            r = again;
+            r.flaky = true;
+            break;
+        }
+        r = again;
+    }
+    r.attempts = attempts;
+    if let Some(e) = opts.expectations.find(&case.id, role) {
+        if r.outcome == Outcome::Pass {
+            r.outcome = Outcome::Xpass;
+            r.message = Some(format!(
+                "listed as {} ({}) but passed: update the expectations file",
+                e.outcome.name(),
+                e.reason
+            ));
+        } else if r.outcome == e.outcome {
+            r.outcome = Outcome::Xfail;
+            r.message = Some(e.reason.clone());
+        }
+    }
+    r
+}
+
+fn base_result(case: &Case, role: Role) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        family: case.family.clone(),
+        role,
+        level: case.level,
+        spec: case.spec.clone(),
+        summary: case.summary.clone(),
+        outcome: Outcome::Pass,
+        flaky: false,
+        attempts: 1,
+        duration_ms: 0,
+        message: None,
+        failures: Vec::new(),
+        observations: Vec::new(),
+        trace: Vec::new(),
+        stderr: Vec::new(),
+    }
+}
+
+/// Waits for the adapter's `ready`; Err(outcome, message) otherwise.
+async fn wait_ready(ad: &mut AdapterProc, limit: Duration) -> Result<String, (Outcome, String)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let msg = tokio::select! {
+            m = ad.rx.recv() => m,
+            _ = tokio::time::sleep_until(deadline) => return Err((Outcome::Error, "the adapter sent no `ready` within 10 s".into())),
+        };
+        match msg {
+            Some(AdapterMsg::Event(v))
+                if v.get("event").and_then(|e| e.as_str()) == Some("ready") =>
+            {
+                return Ok(v
+                    .get("addr")
+                    .and_then(|a| a.as_str())
+                    .unwrap_or("")
+                    .to_string());
+            }
+            Some(AdapterMsg::Event(_)) | Some(AdapterMsg::Invalid(_)) => {}
+            Some(AdapterMsg::Eof) | None => {
+                let code = ad.wait_exit(Duration::from_secs(2)).await.flatten();
+                return Err(if code == Some(EXIT_UNSUPPORTED) {
+                    (
+                        Outcome::Unsupported,
+                        "the adapter does not support this role (exit 89)".into(),
+                    )
+                } else {
+                    (
+                        Outcome::Error,
+                        format!("the adapter exited before `ready` (exit code {code:?})"),
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// Runs one case in one role, once.
+pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Duration) -> CaseResult {
+    let mut res = base_result(case, role);
+    let start = Instant::now();
+    let setup_limit = Duration::from_secs(10);
+    let (tcp, adapter) = match iut {
+        Iut::Target(addr) => {
+            if role == Role::Client {
+                res.outcome = Outcome::Skip;
+                res.message = Some("client role needs an adapter".into());
+                return res;
+            }
+            if case.needs_adapter() {
+                res.outcome = Outcome::Skip;
+                res.message = Some("needs an adapter".into());
+                return res;
+            }
+            match tokio::time::timeout(setup_limit, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => (s, None),
+                Ok(Err(e)) => {
+                    res.outcome = Outcome::Error;
+                    res.message = Some(format!("cannot connect to {addr}: {e}"));
+                    return res;
+                }
+                Err(_) => {
+                    res.outcome = Outcome::Error;
+                    res.message = Some(format!("connecting to {addr} timed out"));
+                    return res;
+                }
+            }
+        }
+        Iut::Adapter(spec) => {
+            let env: Vec<(String, String)> = case
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            match role {
+                Role::Server => {
+                    let mut ad = match AdapterProc::start(spec, "server", "127.0.0.1:0", &env) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            res.outcome = Outcome::Error;
+                            res.message = Some(e.to_string());
+                            return res;
+                        }
+                    };
+                    let addr = match wait_ready(&mut ad, setup_limit).await {
+                        Ok(a) => a,
+                        Err((o, m)) => {
+                            res.outcome = o;
+                            res.message = Some(m);
+                            res.stderr = ad.finish_with_stderr().await.1;
+                            return res;
+                        }
+                    };
+                    match tokio::time::timeout(setup_limit, TcpStream::connect(&addr)).await {
+                        Ok(Ok(s)) => (s, Some(ad)),
+                        _ => {
+                            res.outcome = Outcome::Error;
+                            res.message =
+                                Some(format!("cannot connect to the adapter's address {addr:?}"));
+                            res.stderr = ad.finish_with_stderr().await.1;
+                            return res;
+                        }
+                    }
+                }
+                Role::Client => {
+                    let listener = match TcpListener::bind("127.0.0.1:0").await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            res.outcome = Outcome::Error;
+                            res.message = Some(format!("cannot listen: {e}"));
+                            return res;
+                        }
+                    };
+                    let addr = listener
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    let mut ad = match AdapterProc::start(spec, "client", &addr, &env) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            res.outcome = Outcome::Error;
+                            res.message = Some(e.to_string());
+                            return res;
+                        }
+                    };
+                    // Whichever comes first: the connection, or the adapter's
+                    // `ready` (or its early exit, which must not wait for a
+                    // connection that will never come).
+                    let accept_limit = tokio::time::sleep(setup_limit);
+                    tokio::pin!(accept_limit);
+                    let (accepted, ready) = tokio::select! {
+                        a = listener.accept() => {
+                            let accepted = a.ok().map(|(s, _)| s);
+                            (accepted, wait_ready(&mut ad, setup_limit).await)
+                        }
+                        r = wait_ready(&mut ad, setup_limit) => {
+                            let accepted = match &r {
+                                Ok(_) => tokio::select! {
+                                    a = listener.accept() => a.ok().map(|(s, _)| s),
+                                    _ = &mut accept_limit => None,
+                                },
+                                Err(_) => None,
+                            };
+                            (accepted, r)
+                        }
+                    };
+                    match (accepted, ready) {
+                        (Some(s), Ok(_)) => (s, Some(ad)),
+                        (_, Err((o, m))) => {
+                            res.outcome = o;
+                            res.message = Some(m);
+                            res.stderr = ad.finish_with_stderr().await.1;
+                            return res;
+                        }
+                        (None, Ok(_)) => {
+                            res.outcome = Outcome::Error;
+                            res.message = Some("the adapter did not connect".into());
+                            res.stderr = ad.finish_with_stderr().await.1;
+                            return res;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let peer = Peer::new(role, tcp, adapter, start);
+    let limit = case
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(default_timeout);
+    let run = tokio::time::timeout(limit, peer.run(case)).await;
+    let (pr, adapter) = match run {
+        Ok(x) => x,
+        Err(_) => {
+            res.outcome = if case.level == Level::Info {
+                Outcome::Info
+            } else {
+                Outcome::Fail
+            };
+            res.failures.push(Peer::timeout_result(
+                case,
+                &format!("after {} ms", limit.as_millis()),
+            ));
+            res.duration_ms = start.elapsed().as_millis() as u64;
+            return res;
+        }
+    };
+    if let Some(mut ad) = adapter {
+        let (code, stderr) = ad.finish_with_stderr().await;
+        res.stderr = stderr;
+        if let (Some(c), true) = (code, matches!(pr.ended, Ended::Completed)) {
+            if c != 0 && c != EXIT_UNSUPPORTED {
+                res.stderr.push(format!("(adapter exit code {c})"));
+            }
+        }
+    }
+    res.duration_ms = start.elapsed().as_millis() as u64;
+    res.trace = pr.trace;
+    res.failures = pr.failures;
+    res.observations = pr.observations;
+    res.outcome = match pr.ended {
+        Ended::Unsupported(m) => {
+            res.message = Some(m);
+            Outcome::Unsupported
+        }
+        Ended::Error(m) => {
+            res.message = Some(m);
+            Outcome::Error
+        }
+        Ended::Completed => verdict(case.level, &res.failures),
+    };
+    res
+}
+
+/// Outcome from the case level and the failed checks.
+pub fn verdict(case_level: Level, failures: &[Failure]) -> Outcome {
+    if case_level == Level::Info {
+        return Outcome::Info;
+    }
+    if failures.iter().any(|f| f.level == Level::Must) {
+        Outcome::Fail
+    } else if failures.iter().any(|f| f.level == Level::Should) {
+        Outcome::NonStrict
+    } else {
+        Outcome::Pass
+    }
+}
+
+/// Counts per outcome.
+pub fn counts(results: &[CaseResult]) -> BTreeMap<Outcome, usize> {
+    let mut m = BTreeMap::new();
+    for r in results {
+        *m.entry(r.outcome).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Exit code: 2 on any harness error, 1 on a failure (or non-strict with
+/// `strict`), 0 otherwise.
+pub fn exit_code(results: &[CaseResult], strict: bool) -> u8 {
+    if results.iter().any(|r| r.outcome == Outcome::Error) {
+        2
+    } else if results
+        .iter()
+        .any(|r| r.outcome == Outcome::Fail || (strict && r.outcome == Outcome::NonStrict))
+    {
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,243 @@
+//! Each deliberate bug of the reference crate (feature `faults`) must make at
+//! least one MUST or SHOULD case fail, citing the rule the bug breaks; the
+//! same cases pass without the bug.
+//!
+//! The adapter binary with the fault switch is built here with
+//! `cargo build -p conformance --features faults --bin yamux-reference-adapter`
+//! (in a separate target directory, so the outer build is not disturbed).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use conformance::adapter::AdapterSpec;
+use conformance::run::{run_all, CaseResult, Iut, Options, Outcome};
+use conformance::vector::Suite;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn build_adapter() -> PathBuf {
+    let root = root();
+    let target = root.join("target/conformance-faults");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "conformance",
+            "--features",
+            "faults",
+            "--bin",
+            "yamux-reference-adapter",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(&root)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the fault-switch adapter failed");
+    target.join("debug/yamux-reference-adapter")
+}
+
+fn suite() -> Suite {
+    Suite::load_dir(&root().join("vectors/session"), None)
+        .unwrap_or_else(|e| panic!("vectors: {e:?}"))
+}
+
+/// (fault, rule the bug breaks, cases that should catch it)
+const FAULTS: &[(&str, &str, &[&str])] = &[
+    (
+        "ignore_peer_window",
+        "flow.credit",
+        &[
+            "flow.send.initial-window",
+            "stream.close.peer-stops-reading",
+        ],
+    ),
+    (
+        "wrong_parity",
+        "ids.parity",
+        &[
+            "stream.id.client-odd",
+            "stream.id.server-even",
+            "stream.open.iut-initiated",
+        ],
+    ),
+    (
+        "never_ack",
+        "stream.accept",
+        &["stream.open.ack-present", "stream.open.syn-on-wu"],
+    ),
+    ("ping_wrong_value", "ping.echo", &["ping.echo"]),
+    (
+        "wu_reads_body",
+        "framing.body",
+        &["frame.length.no-body-for-control", "regress.tentacle-340.*"],
+    ),
+    (
+        "drop_syn_payload",
+        "stream.open",
+        &["stream.open.syn-on-data"],
+    ),
+    (
+        "no_goaway_on_error",
+        "goaway.send",
+        &[
+            "frame.version.invalid",
+            "stream.id.zero-syn",
+            "goaway.send.error-code",
+        ],
+    ),
+    (
+        "double_ack",
+        "stream.ack-once",
+        &["stream.ack.once", "stream.open.syn-on-wu"],
+    ),
+    (
+        "accept_data_after_fin",
+        "stream.after-fin",
+        &[
+            "stream.close.data-after-fin",
+            "stream.close.data-after-fin-echo",
+        ],
+    ),
+];
+
+fn opts(selectors: &[&str]) -> Options {
+    Options {
+        selectors: selectors.iter().map(|s| s.to_string()).collect(),
+        jobs: 4,
+        timeout: Duration::from_secs(10),
+        ..Options::default()
+    }
+}
+
+fn cites(r: &CaseResult, rule: &str) -> bool {
+    r.failures
+        .iter()
+        .any(|f| f.level != conformance::vector::Level::Info && f.rule.as_deref() == Some(rule))
+        || (r.spec.iter().any(|s| s == rule) && r.failures.iter().any(|f| f.rule.is_none()))
+}
+
+fn describe(results: &[CaseResult]) -> String {
+    results
+        .iter()
+        .map(|r| {
+            let f: Vec<String> = r
+                .failures
+                .iter()
+                .map(|f| format!("[{} {:?}] {} / {}", f.level, f.rule, f.expected, f.actual))
+                .collect();
+            format!(
+                "{}@{} {:?} {:?} {}",
+                r.id,
+                r.role,
+                r.outcome,
+                r.message,
+                f.join(" | ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_fault_is_caught_with_the_right_rule() {
+    let adapter = build_adapter();
+    let suite = suite();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Without a fault every selected case passes: failures below come from the fault.
+    let all: Vec<&str> = FAULTS
+        .iter()
+        .flat_map(|(_, _, c)| c.iter().copied())
+        .collect();
+    let clean = AdapterSpec {
+        program: adapter.clone(),
+        args: Vec::new(),
+        env: Vec::new(),
+        name: "reference".into(),
+    };
+    let results = rt.block_on(run_all(&suite.cases, &Iut::Adapter(clean), &opts(&all)));
+    let bad: Vec<CaseResult> = results
+        .into_iter()
+        .filter(|r| r.outcome != Outcome::Pass && r.outcome != Outcome::Info)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "without faults these cases must pass:\n{}",
+        describe(&bad)
+    );
+
+    let mut missed = Vec::new();
+    for (fault, rule, cases) in FAULTS {
+        let spec = AdapterSpec {
+            program: adapter.clone(),
+            args: Vec::new(),
+            env: vec![("YAMUX_FAULT".into(), (*fault).into())],
+            name: format!("reference+{fault}"),
+        };
+        let results = rt.block_on(run_all(&suite.cases, &Iut::Adapter(spec), &opts(cases)));
+        assert!(
+            !results.is_empty(),
+            "{fault}: no case selected by {cases:?}"
+        );
+        let caught = results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Fail | Outcome::NonStrict) && cites(r, rule));
+        if !caught {
+            missed.push(format!(
+                "{fault} (expected a failure citing {rule}):\n{}",
+                describe(&results)
+            ));
+        }
+        assert!(
+            results.iter().all(|r| r.outcome != Outcome::Error),
+            "{fault}: harness errors:\n{}",
+            describe(&results)
+        );
+    }
+    assert!(
+        missed.is_empty(),
+        "faults not caught:\n{}",
+        missed.join("\n\n")
+    );
+}
+
+#[test]
+fn unknown_fault_name_is_refused() {
+    let adapter = build_adapter();
+    let out = Command::new(&adapter)
+        .args(["--role", "server", "--addr", "127.0.0.1:0"])
+        .env("YAMUX_FAULT", "no_such_fault")
+        .output()
+        .expect("run adapter");
+    assert_eq!(out.status.code(), Some(89));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_fault"));
+}
+
+#[test]
+fn reference_adapter_passes_the_self_check() {
+    let adapter = build_adapter();
+    let spec = AdapterSpec {
+        program: adapter,
+        args: Vec::new(),
+        env: Vec::new(),
+        name: "reference".into(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let report = rt.block_on(conformance::selfcheck::self_check(&spec));
+    assert!(report.ok(), "{}", report.text());
+    assert!(report.checks.len() >= 12, "{}", report.text());
+}

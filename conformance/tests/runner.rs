@@ -1,0 +1,314 @@
+//! The runner against real peers in `--target` mode: a yamux echo server
+//! built on the reference session passes the echo cases; a broken server
+//! fails them with the expected and actual frames; adapter cases are skipped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use conformance::run::{run_all, Iut, Options, Outcome};
+use conformance::vector::{Level, Role, Suite};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("root")
+        .to_path_buf()
+}
+
+fn suite() -> Suite {
+    Suite::load_dir(&root().join("vectors/session"), None).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+async fn echo_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let s = yamux::Session::server(tcp, yamux::Config::default());
+            tokio::spawn(async move {
+                while let Ok(mut st) = s.accept().await {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 65536];
+                        loop {
+                            match st.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if st.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = st.shutdown().await;
+                        // Keep the stream until the peer is done with it.
+                        let _ = st.read(&mut buf).await;
+                    });
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Reads and discards everything: never answers anything.
+async fn deaf_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = tcp.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+fn opts(sel: &[&str]) -> Options {
+    Options {
+        selectors: sel.iter().map(|s| s.to_string()).collect(),
+        timeout: Duration::from_secs(10),
+        ..Options::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_mode_runs_echo_cases_and_skips_adapter_cases() {
+    let suite = suite();
+    let addr = echo_server().await;
+    let results = run_all(
+        &suite.cases,
+        &Iut::Target(addr),
+        &opts(&[
+            "ping.echo",
+            "stream.open.syn-on-wu",
+            "frame",
+            "flow.send.initial-window",
+        ]),
+    )
+    .await;
+    assert!(!results.is_empty());
+    for r in &results {
+        let case = suite.get(&r.id).expect("case");
+        let expect_skip = r.role == Role::Client || case.needs_adapter();
+        if expect_skip {
+            assert_eq!(r.outcome, Outcome::Skip, "{}@{}", r.id, r.role);
+        } else if case.level == Level::Info {
+            assert_eq!(
+                r.outcome,
+                Outcome::Info,
+                "{}@{}: {:?}",
+                r.id,
+                r.role,
+                r.failures
+            );
+        } else {
+            assert_eq!(
+                r.outcome,
+                Outcome::Pass,
+                "{}@{}: {:?} {:?}",
+                r.id,
+                r.role,
+                r.failures,
+                r.message
+            );
+        }
+    }
+    let skipped = results
+        .iter()
+        .find(|r| r.id == "flow.send.initial-window" && r.role == Role::Server)
+        .expect("selected");
+    assert_eq!(skipped.message.as_deref(), Some("needs an adapter"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deaf_peer_fails_with_expected_and_actual() {
+    let suite = suite();
+    let addr = deaf_server().await;
+    let results = run_all(&suite.cases, &Iut::Target(addr), &opts(&["ping.echo"])).await;
+    let r = results
+        .iter()
+        .find(|r| r.role == Role::Server)
+        .expect("server role");
+    assert_eq!(r.outcome, Outcome::Fail);
+    let f = &r.failures[0];
+    assert_eq!(f.step, 2);
+    assert_eq!(f.level, Level::Must);
+    assert_eq!(f.expected, "ping flags⊇ACK value=3735928559");
+    assert!(f.actual.contains("timed out"), "{}", f.actual);
+    assert!(r
+        .trace
+        .iter()
+        .any(|l| l.dir == "->" && l.text == "ping stream=0 flags=SYN value=3735928559"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_target_is_a_harness_error() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    let results = run_all(&suite().cases, &Iut::Target(addr), &opts(&["ping.echo"])).await;
+    let r = results
+        .iter()
+        .find(|r| r.role == Role::Server)
+        .expect("server role");
+    assert_eq!(r.outcome, Outcome::Error);
+    assert!(r
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("cannot connect"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expectations_turn_failures_into_xfail_and_passes_into_xpass() {
+    use conformance::run::{Expectations, Expected};
+    let suite = suite();
+    let mut o = opts(&["ping.echo"]);
+    o.roles = vec![Role::Server];
+    o.expectations = Expectations {
+        implementation: "test".into(),
+        expected: vec![Expected {
+            case: "ping.echo@server".into(),
+            outcome: Outcome::Fail,
+            reason: "never answers".into(),
+        }],
+    };
+    let deaf = deaf_server().await;
+    let r = run_all(&suite.cases, &Iut::Target(deaf), &o).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].outcome, Outcome::Xfail);
+    assert_eq!(r[0].message.as_deref(), Some("never answers"));
+    let echo = echo_server().await;
+    let r = run_all(&suite.cases, &Iut::Target(echo), &o).await;
+    assert_eq!(r[0].outcome, Outcome::Xpass);
+    assert!(r[0]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("update the expectations file"));
+}
+
+fn script(name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("yamux-runner-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let p = dir.join("run");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+fn adapter(program: PathBuf) -> Iut {
+    Iut::Adapter(conformance::adapter::AdapterSpec {
+        program,
+        args: Vec::new(),
+        env: Vec::new(),
+        name: "test".into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapter_exit_89_is_unsupported_and_a_crash_is_an_error() {
+    let suite = suite();
+    let unsupported = adapter(script("u", "exit 89"));
+    let r = run_all(&suite.cases, &unsupported, &opts(&["ping.echo"])).await;
+    assert!(
+        r.iter().all(|r| r.outcome == Outcome::Unsupported),
+        "{:?}",
+        r.iter().map(|r| r.outcome).collect::<Vec<_>>()
+    );
+    let crash = adapter(script("c", "echo boom >&2; exit 3"));
+    let r = run_all(&suite.cases, &crash, &opts(&["ping.echo"])).await;
+    for r in &r {
+        assert_eq!(r.outcome, Outcome::Error);
+        assert!(
+            r.message
+                .as_deref()
+                .unwrap_or("")
+                .contains("exit code Some(3)"),
+            "{:?}",
+            r.message
+        );
+        assert_eq!(r.stderr, ["boom"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_command_makes_the_case_unsupported() {
+    // A minimal server-role adapter: listens, says ready, answers every command `unsupported`.
+    let py = r#"
+import json, socket, sys, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(json.dumps({"event": "ready", "addr": "127.0.0.1:%d" % s.getsockname()[1]}), flush=True)
+threading.Thread(target=lambda: s.accept(), daemon=True).start()
+for line in sys.stdin:
+    cmd = json.loads(line)
+    print(json.dumps({"event": "unsupported", "id": cmd["id"]}), flush=True)
+"#;
+    let dir = std::env::temp_dir().join(format!("yamux-runner-{}-py", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("adapter.py");
+    std::fs::write(&file, py).expect("write");
+    let body = format!("exec python3 {}", file.display());
+    let iut = adapter(script("cmd", &body));
+    let mut o = opts(&["goaway.send.on-close"]);
+    o.roles = vec![Role::Server];
+    let r = run_all(&suite().cases, &iut, &o).await;
+    assert_eq!(
+        r[0].outcome,
+        Outcome::Unsupported,
+        "{:?} {:?}",
+        r[0].message,
+        r[0].failures
+    );
+    assert_eq!(
+        r[0].message.as_deref(),
+        Some("the adapter cannot `session-close`")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_that_passes_on_retry_is_flaky() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // The first connection is deaf, later ones answer pings.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let n = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+            tokio::spawn(async move {
+                let mut tcp = tcp;
+                if first {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(k) = tcp.read(&mut buf).await {
+                        if k == 0 {
+                            return;
+                        }
+                    }
+                } else {
+                    let s = yamux::Session::server(tcp, yamux::Config::default());
+                    let _ = s.closed().await;
+                }
+            });
+        }
+    });
+    let mut o = opts(&["ping.echo"]);
+    o.roles = vec![Role::Server];
+    o.retries = 2;
+    let r = run_all(&suite().cases, &Iut::Target(addr), &o).await;
+    assert_eq!(r[0].outcome, Outcome::Pass);
+    assert!(r[0].flaky);
+    assert_eq!(r[0].attempts, 2);
+}
