@@ -1,11 +1,8 @@
 //! Library side of `yamuxctl`: everything the binary does, testable and
 //! reusable by the fuzz targets.
 
-<<<<<<< HEAD
 pub mod analyze;
 pub mod capture;
 pub mod decode;
-=======
 pub mod conform_cli;
->>>>>>> conform
 pub mod hexframes;
