@@ -2,7 +2,8 @@
 //! reusable by the fuzz targets.
 
 pub mod analyze;
+pub mod bench;
 pub mod capture;
-pub mod decode;
 pub mod conform_cli;
+pub mod decode;
 pub mod hexframes;

@@ -29,6 +29,16 @@ enum Command {
     Vectors(yamuxctl::conform_cli::VectorsArgs),
     /// Run the scenario vectors against an implementation (default: the reference).
     Conform(Box<yamuxctl::conform_cli::ConformArgs>),
+    /// Throughput, latency, open rate and memory of every implementation
+    /// against itself, beside raw TCP (docs/performance.md).
+    Bench(yamuxctl::bench::BenchArgs),
+    /// The raw TCP baseline adapter of `bench` (benchmark commands only).
+    #[command(hide = true, disable_help_flag = true)]
+    AdapterRawTcp {
+        /// `--role server|client --addr HOST:PORT`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The reference adapter (docs/adapters.md), started by `conform`.
     #[command(hide = true, disable_help_flag = true)]
     AdapterReference {
@@ -60,7 +70,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    // Not `stdout().lock()`: the adapters below print from other threads.
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     match cli.command {
         Command::Decode(a) => Ok(ExitCode::from(yamuxctl::decode::cli::decode(
             &a, &mut out, &mut err,
@@ -84,6 +95,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Vectors(args) => yamuxctl::conform_cli::vectors(args),
         Command::Conform(args) => yamuxctl::conform_cli::conform(*args),
+        Command::Bench(args) => yamuxctl::bench::bench(args),
+        Command::AdapterRawTcp { args } => {
+            let code = yamuxctl::bench::raw::main_with(&args);
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
         Command::AdapterReference { args } => {
             let code = conformance::reference::main_with(&args);
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
