@@ -504,7 +504,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let specs = implementations(&args)?;
-    let limit = Duration::from_secs(if args.quick { 60 } else { 300 });
+    let limit = Duration::from_secs(if args.quick { 30 } else { 60 });
     let scenarios: Vec<Scenario> = Scenario::all(&z)
         .into_iter()
         .filter(|s| groups.iter().any(|g| s.id.starts_with(g)))
@@ -526,7 +526,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     for rep in 0..reps {
         for g in &groups {
             for sp in &specs {
-                if skip.contains(&sp.name) {
+                let key = format!("{} {g}", sp.name);
+                if skip.contains(&sp.name) || skip.contains(&key) {
                     continue;
                 }
                 eprintln!("bench: rep {}/{reps} {g} {}", rep + 1, sp.name);
@@ -558,6 +559,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     }
                     Err(Fail::Impl(m)) => {
                         eprintln!("bench: {}: {m}", sp.name);
+                        if m.contains("timed out") {
+                            // Do not wait for it again in later repetitions.
+                            skip.push(key);
+                        }
                         note(&mut figs, m);
                     }
                     Err(Fail::Harness(m)) => {
