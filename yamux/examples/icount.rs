@@ -1,7 +1,8 @@
 //! The workload of the instruction-count check (`scripts/icount`, run under
 //! `valgrind --tool=callgrind`): `icount codec N` encodes N frames (Data
-//! 1 KiB, Window Update, Ping in turn) and decodes them with `FrameCodec`; `icount core N` moves N Data frames (1 KiB each) from a
-//! client `proto::Connection` to a server one: write, encode, decode, handle,
+//! 1 KiB, Window Update, Ping in turn) and decodes them with `FrameCodec`;
+//! `icount core N` moves N Data frames (1 KiB each) from a client
+//! `proto::Connection` to a server one: write, encode, decode, handle,
 //! read, and the Window Updates back. The script subtracts the count of
 //! `N = 0` so that only the per-frame work is measured.
 
