@@ -5,11 +5,15 @@
 //! - [`spec`]: rule ids of docs/spec.md.
 //! - [`peer`]: the scripted test peer, on the `yamux::frame` codec.
 //! - [`adapter`]: the adapter protocol (docs/adapters.md) seen from the runner.
+//! - [`bench`]: the benchmark commands of the adapter protocol, shared with
+//!   the Rust adapters under `conformance/adapters/rust-common`.
 //! - [`run`]: selection, parallel execution, retries, expectations, outcomes.
 //! - [`report`]: text, NDJSON and JUnit reports.
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+#[path = "../adapters/rust-common/src/bench.rs"]
+pub mod bench;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod paths;

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use yamux::{Config, GoAwayCode, Session, Stream};
 
 use crate::adapter::EXIT_UNSUPPORTED;
+use crate::bench;
 
 /// Parsed command line: `--role server|client --addr HOST:PORT`.
 pub struct AdapterArgs {
@@ -62,6 +63,11 @@ pub fn config_from_env() -> Result<Config, String> {
             .parse()
             .map_err(|_| format!("YAMUX_KEEPALIVE={k:?} is not a number"))?;
         c.keep_alive = (secs > 0).then(|| Duration::from_secs(secs));
+    }
+    if let Ok(n) = std::env::var("YAMUX_MAX_STREAMS") {
+        c.max_streams = n
+            .parse()
+            .map_err(|_| format!("YAMUX_MAX_STREAMS={n:?} is not a number"))?;
     }
     #[cfg(feature = "faults")]
     if let Ok(f) = std::env::var("YAMUX_FAULT") {
@@ -121,6 +127,10 @@ struct State {
     accept_on: watch::Sender<bool>,
     read_default: Mutex<bool>,
     echo_default: Mutex<bool>,
+    /// `bench-serve`: how inbound streams are served (Off = the default echo with events).
+    serve_mode: Mutex<bench::ServeMode>,
+    /// Streams kept open by `bench-hold`.
+    held: Arc<Mutex<Vec<Stream>>>,
 }
 
 async fn read_some(s: &Arc<Mutex<Stream>>, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -350,6 +360,10 @@ async fn command(state: &Arc<State>, line: &str) {
         m
     };
     let err = |msg: String| json!({"event": "error", "id": id, "message": msg});
+    if let Some(b) = bench::parse(&v) {
+        bench_command(state, id.clone(), b);
+        return;
+    }
     match cmd {
         "open" => {
             let st = state.clone();
@@ -491,6 +505,42 @@ async fn command(state: &Arc<State>, line: &str) {
     }
 }
 
+/// The benchmark commands (docs/adapters.md, "Benchmark commands").
+fn bench_command(state: &Arc<State>, id: Value, b: Result<bench::BenchCmd, String>) {
+    let reply = move |r: Result<Value, String>| match r {
+        Ok(extra) => {
+            let mut m = json!({"event": "ok", "id": id});
+            if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
+                m.extend(e);
+            }
+            m
+        }
+        Err(msg) => json!({"event": "error", "id": id, "message": msg}),
+    };
+    match b {
+        Err(e) => emit(&state.out, reply(Err(e))),
+        Ok(bench::BenchCmd::Serve(mode)) => {
+            if let Ok(mut g) = state.serve_mode.lock() {
+                *g = mode;
+            }
+            emit(&state.out, reply(Ok(json!({}))));
+        }
+        Ok(bench::BenchCmd::Rss) => emit(&state.out, reply(bench::rss_reply())),
+        Ok(cmd) => {
+            let st = state.clone();
+            tokio::spawn(async move {
+                let session = st.session.clone();
+                let open = move || {
+                    let session = session.clone();
+                    async move { session.open().await.map_err(|e| e.to_string()) }
+                };
+                let r = bench::client(cmd, open, st.held.clone()).await;
+                emit(&st.out, reply(r));
+            });
+        }
+    }
+}
+
 /// Runs the adapter; returns the process exit code.
 pub async fn run(args: AdapterArgs) -> i32 {
     let config = match config_from_env() {
@@ -558,6 +608,8 @@ pub async fn run(args: AdapterArgs) -> i32 {
         accept_on: accept_tx,
         read_default: Mutex::new(true),
         echo_default: Mutex::new(true),
+        serve_mode: Mutex::new(bench::ServeMode::Off),
+        held: Arc::new(Mutex::new(Vec::new())),
     });
     // Acceptor.
     let st = state.clone();
@@ -575,6 +627,15 @@ pub async fn run(args: AdapterArgs) -> i32 {
             match r {
                 None => continue,
                 Some(Ok(s)) => {
+                    let mode = st
+                        .serve_mode
+                        .lock()
+                        .map(|g| *g)
+                        .unwrap_or(bench::ServeMode::Off);
+                    if mode != bench::ServeMode::Off {
+                        tokio::spawn(bench::serve(s, mode));
+                        continue;
+                    }
                     let echo = st.echo_default.lock().map(|g| *g).unwrap_or(true);
                     let sid = st.register(s, echo);
                     emit(&st.out, json!({"event": "accepted", "stream": sid}));

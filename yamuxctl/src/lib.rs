@@ -2,6 +2,7 @@
 //! reusable by the fuzz targets.
 
 pub mod analyze;
+pub mod bench;
 pub mod capture;
 pub mod conform_cli;
 pub mod decode;

@@ -43,6 +43,16 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Throughput, latency, open rate and memory of every implementation
+    /// against itself, beside raw TCP (docs/performance.md).
+    Bench(yamuxctl::bench::BenchArgs),
+    /// The raw TCP baseline adapter of `bench` (benchmark commands only).
+    #[command(hide = true, disable_help_flag = true)]
+    AdapterRawTcp {
+        /// `--role server|client --addr HOST:PORT`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Live terminal UI of connections, streams and windows: the relay
     /// (--listen/--upstream) or a capture played back (FILE).
     Watch(yamuxctl::watch::WatchArgs),
@@ -117,6 +127,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Vectors(args) => yamuxctl::conform_cli::vectors(args),
         Command::Conform(args) => yamuxctl::conform_cli::conform(*args),
+        Command::Bench(args) => yamuxctl::bench::bench(args),
+        Command::AdapterRawTcp { args } => {
+            let code = yamuxctl::bench::raw::main_with(&args);
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
         Command::AdapterReference { args } => {
             let code = conformance::reference::main_with(&args);
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))

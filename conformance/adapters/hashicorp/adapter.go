@@ -81,6 +81,13 @@ type command struct {
 	Hex    *string         `json:"hex"`
 	Len    *int            `json:"len"`
 	Code   *uint32         `json:"code"`
+	// Benchmark commands (bench.go).
+	Mode      *string `json:"mode"`
+	Streams   *uint64 `json:"streams"`
+	Bytes     *uint64 `json:"bytes"`
+	WriteSize *uint64 `json:"write_size"`
+	Count     *uint64 `json:"count"`
+	Size      *uint64 `json:"size"`
 }
 
 func (c *command) reply(event string, extra map[string]interface{}) {
@@ -289,7 +296,7 @@ func (a *adapter) acceptLoop() {
 		// Only call accept when a stream is waiting, so that `no-accept`
 		// never races with an accept call already blocked inside the
 		// implementation (which would accept, and ACK, one more stream).
-		if n := a.sess.backlog(); n == 0 {
+		if n := a.sess.backlog(); n == 0 && bench.serveMode() == "" {
 			select {
 			case <-a.sess.closeChan():
 				return
@@ -300,6 +307,10 @@ func (a *adapter) acceptLoop() {
 		ms, err := a.sess.accept()
 		if err != nil {
 			return
+		}
+		if mode := bench.serveMode(); mode != "" {
+			go benchServe(ms, mode)
+			continue
 		}
 		s := a.register(ms, false)
 		emit(map[string]interface{}{"event": "accepted", "stream": s.id})
@@ -492,6 +503,9 @@ func (a *adapter) execute(c *command) {
 	case "echo", "no-echo":
 		a.setGate(c, false, c.Cmd == "echo")
 	default:
+		if a.benchCommand(c) {
+			return
+		}
 		c.unsupported("unknown command " + strconv.Quote(c.Cmd))
 	}
 }

@@ -4,11 +4,12 @@
 
 use crate::proto::{self, emit, error, ok, parse_line, unsupported, Command, Request};
 use crate::stream::{self, StreamCtl, WCmd};
+use crate::bench;
 use crate::{Args, Driver, MuxStream, Outcome, Role, SessionEvents};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -44,6 +45,8 @@ where
         default_read: true,
         default_echo: true,
         streams: HashMap::new(),
+        serve_mode: bench::ServeMode::Off,
+        held: Arc::new(Mutex::new(Vec::new())),
     };
     match args.role {
         Role::Server => {
@@ -141,6 +144,10 @@ struct Core<D: Driver> {
     default_read: bool,
     default_echo: bool,
     streams: HashMap<u32, StreamCtl>,
+    /// `bench-serve`: how inbound streams are served.
+    serve_mode: bench::ServeMode,
+    /// Streams kept by `bench-hold`.
+    held: Arc<Mutex<Vec<D::Stream>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -156,6 +163,13 @@ impl<D: Driver> Core<D> {
                 if line.trim().is_empty() {
                     return;
                 }
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if let Some(b) = bench::parse(&v) {
+                        let id = v.get("id").cloned().unwrap_or(Value::Null);
+                        self.bench(id, b);
+                        return;
+                    }
+                }
                 match parse_line(&line) {
                     Ok(req) => self.command(req),
                     Err(bad) => match bad.id {
@@ -166,7 +180,9 @@ impl<D: Driver> Core<D> {
             }
             Msg::StdinEof => {}
             Msg::Inbound(s) => {
-                if self.accepting {
+                if self.serve_mode != bench::ServeMode::Off {
+                    tokio::spawn(bench::serve(s, self.serve_mode));
+                } else if self.accepting {
                     self.accept(s);
                 } else {
                     self.pending.push_back(s);
@@ -186,6 +202,39 @@ impl<D: Driver> Core<D> {
             Msg::Opened(id, Err(e)) => emit(error(&id, e)),
             Msg::Finished(stream) => {
                 self.streams.remove(&stream);
+            }
+        }
+    }
+
+    /// The benchmark commands (docs/adapters.md, "Benchmark commands").
+    fn bench(&mut self, id: Value, b: Result<bench::BenchCmd, String>) {
+        let reply = move |r: Result<Value, String>| match r {
+            Ok(extra) => {
+                let mut m = json!({"event": "ok", "id": id});
+                if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
+                    m.extend(e);
+                }
+                m
+            }
+            Err(msg) => json!({"event": "error", "id": id, "message": msg}),
+        };
+        match b {
+            Err(e) => emit(reply(Err(e))),
+            Ok(bench::BenchCmd::Serve(mode)) => {
+                self.serve_mode = mode;
+                emit(reply(Ok(json!({}))));
+            }
+            Ok(bench::BenchCmd::Rss) => emit(reply(bench::rss_reply())),
+            Ok(cmd) => {
+                let Some(driver) = self.driver.clone() else {
+                    emit(reply(Err("the session is not set up yet".into())));
+                    return;
+                };
+                let held = self.held.clone();
+                tokio::spawn(async move {
+                    let open = move || driver.open();
+                    emit(reply(bench::client(cmd, open, held).await));
+                });
             }
         }
     }

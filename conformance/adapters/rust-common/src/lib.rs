@@ -7,6 +7,7 @@
 //! tokio I/O traits), and calls [`run`].
 
 mod args;
+pub mod bench;
 mod core;
 mod proto;
 mod stream;
@@ -116,6 +117,11 @@ pub fn env_keepalive() -> Option<bool> {
     std::env::var("YAMUX_KEEPALIVE")
         .ok()
         .map(|v| v.trim() != "0")
+}
+
+/// `YAMUX_MAX_STREAMS`, when set to a number (benchmarks hold many idle streams).
+pub fn env_max_streams() -> Option<usize> {
+    std::env::var("YAMUX_MAX_STREAMS").ok()?.trim().parse().ok()
 }
 
 /// Writes a `log` event.

@@ -248,7 +248,13 @@ fn main() {
             Role::Server => yamux::Mode::Server,
             Role::Client => yamux::Mode::Client,
         };
-        let conn = yamux::Connection::new(tcp.compat(), yamux::Config::default(), mode);
+        let mut cfg = yamux::Config::default();
+        // Benchmarks (`yamuxctl bench`, idle streams) raise the stream limit.
+        if let Some(n) = adapter_common::env_max_streams() {
+            cfg.set_max_connection_receive_window(None);
+            cfg.set_max_num_streams(n);
+        }
+        let conn = yamux::Connection::new(tcp.compat(), cfg, mode);
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(drive(conn, rx, events));
         RsDriver { tx }

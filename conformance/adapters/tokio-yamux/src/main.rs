@@ -275,6 +275,10 @@ fn config() -> Config {
     if let Some(on) = env_keepalive() {
         cfg.enable_keepalive = on;
     }
+    // Benchmarks (`yamuxctl bench`, idle streams) raise the stream limit.
+    if let Some(n) = adapter_common::env_max_streams() {
+        cfg.max_stream_count = n;
+    }
     cfg
 }
 
