@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod matrix;
 pub mod paths;
 pub mod peer;
 pub mod reference;
