@@ -195,8 +195,9 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-/// An expectations file matching these results: every fail, non-strict and
-/// error (xfail kept with its reason, flaky entries kept as they are).
+/// An expectations file matching these results: every fail and non-strict
+/// (xfail kept with its reason, flaky entries kept as they are). Harness
+/// errors are never expected: they are not listed.
 /// Unsupported results are not listed (matrix.md shows the adapter's
 /// reason). Entries keyed `id@role`, or `id` when both roles agree.
 pub fn expectations_from(imp: &ImplResults) -> Expectations {
@@ -206,7 +207,7 @@ pub fn expectations_from(imp: &ImplResults) -> Expectations {
         let old = imp.expectations.find(&r.id, r.role);
         let entry = match (r.outcome, old) {
             (Outcome::Xfail, Some(e)) => Some((e.outcome, e.reason.clone())),
-            (Outcome::Fail | Outcome::NonStrict | Outcome::Error, _) => {
+            (Outcome::Fail | Outcome::NonStrict, _) => {
                 let spec = r.spec.first().cloned().unwrap_or_default();
                 let why = reason(r).replace("\\|", "|");
                 let why = if why.contains(&spec) || spec.is_empty() {
@@ -1182,6 +1183,21 @@ fn is_flaky(imp: &ImplResults, r: &CaseResult) -> bool {
         .is_some_and(|e| e.flaky)
 }
 
+/// The line after which docs/matrix.md is written by hand; the generator
+/// keeps everything from it on.
+pub const NOTES_MARKER: &str =
+    "<!-- hand-written notes below: kept when the matrix is regenerated -->";
+
+/// `md` followed by the hand-written part of `before` (from
+/// [`NOTES_MARKER`] on), or by an empty notes section.
+pub fn with_notes(md: &str, before: &str) -> String {
+    let tail = match before.find(NOTES_MARKER) {
+        Some(i) => before.get(i..).unwrap_or_default().to_string(),
+        None => format!("{NOTES_MARKER}\n"),
+    };
+    format!("{md}{tail}")
+}
+
 /// The content without timing lines, for the comparison with the committed
 /// file.
 pub fn comparable(md: &str) -> String {
@@ -1299,4 +1315,165 @@ pub fn write_traces(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Failure;
+    use crate::run::Expected;
+    use crate::vector::Role;
+
+    fn result(id: &str, role: Role, level: Level, outcome: Outcome) -> CaseResult {
+        CaseResult {
+            id: id.into(),
+            family: id.split('.').next().unwrap_or("").into(),
+            role,
+            level,
+            spec: vec!["stream.open".into()],
+            summary: "s".into(),
+            outcome,
+            flaky: false,
+            attempts: 1,
+            duration_ms: 5,
+            message: None,
+            failures: if outcome == Outcome::Fail {
+                vec![Failure {
+                    step: 2,
+                    level: Level::Must,
+                    rule: Some("stream.open".into()),
+                    note: None,
+                    expected: "data stream=1 len=100".into(),
+                    actual: "nothing (timed out)".into(),
+                }]
+            } else {
+                Vec::new()
+            },
+            observations: Vec::new(),
+            trace: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    fn imp(results: Vec<CaseResult>, expected: Vec<Expected>) -> ImplResults {
+        ImplResults {
+            name: "x".into(),
+            implementation: "x 1.0".into(),
+            install: Install::Installed,
+            results,
+            expectations: Expectations {
+                implementation: "x 1.0".into(),
+                expected,
+            },
+        }
+    }
+
+    #[test]
+    fn expectations_merge_roles_and_round_trip() {
+        let i = imp(
+            vec![
+                result("stream.a", Role::Server, Level::Must, Outcome::Fail),
+                result("stream.a", Role::Client, Level::Must, Outcome::Fail),
+                result("stream.b", Role::Server, Level::Must, Outcome::Fail),
+                result("stream.b", Role::Client, Level::Must, Outcome::Pass),
+                result("stream.c", Role::Server, Level::Must, Outcome::Unsupported),
+            ],
+            Vec::new(),
+        );
+        let e = expectations_from(&i);
+        let cases: Vec<&str> = e.expected.iter().map(|x| x.case.as_str()).collect();
+        assert_eq!(cases, ["stream.a", "stream.b@server"]);
+        assert!(e.expected[0].reason.contains("stream.open"));
+        let text = expectations_json(&e);
+        let back: Expectations = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.expected.len(), 2);
+        assert_eq!(back.expected[1].outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn xfail_keeps_its_reason_and_flaky_entries_stay() {
+        let keep = Expected {
+            case: "stream.a".into(),
+            outcome: Outcome::Fail,
+            reason: "hand-written".into(),
+            flaky: false,
+        };
+        let fl = Expected {
+            case: "stream.z@client".into(),
+            outcome: Outcome::Fail,
+            reason: "timing".into(),
+            flaky: true,
+        };
+        let i = imp(
+            vec![
+                result("stream.a", Role::Server, Level::Must, Outcome::Xfail),
+                result("stream.a", Role::Client, Level::Must, Outcome::Xfail),
+            ],
+            vec![keep, fl],
+        );
+        let e = expectations_from(&i);
+        assert_eq!(e.expected.len(), 2);
+        assert_eq!(e.expected[0].reason, "hand-written");
+        assert!(e.expected[1].flaky);
+    }
+
+    #[test]
+    fn differences_are_unexpected_results_only() {
+        let i = imp(
+            vec![
+                result("stream.a", Role::Server, Level::Must, Outcome::Xfail),
+                result("stream.b", Role::Server, Level::Must, Outcome::Fail),
+                result("stream.c", Role::Server, Level::Must, Outcome::Xpass),
+                result("stream.d", Role::Server, Level::Info, Outcome::Info),
+                result("stream.e", Role::Server, Level::Must, Outcome::Unsupported),
+            ],
+            Vec::new(),
+        );
+        let d: Vec<String> = differences(&[i]).into_iter().map(|x| x.1).collect();
+        assert_eq!(d, ["stream.b@server", "stream.c@server"]);
+    }
+
+    #[test]
+    fn markdown_is_deterministic_and_keeps_notes() {
+        let mut a = imp(
+            vec![
+                result("stream.a", Role::Server, Level::Must, Outcome::Pass),
+                result("stream.b", Role::Client, Level::Must, Outcome::Fail),
+            ],
+            Vec::new(),
+        );
+        a.name = "alpha".into();
+        let b = ImplResults {
+            name: "beta".into(),
+            implementation: String::new(),
+            install: Install::NotInstalled,
+            results: Vec::new(),
+            expectations: Expectations::default(),
+        };
+        let pairs = vec![Pair {
+            client: "alpha".into(),
+            server: "alpha".into(),
+            checks: vec![
+                Check {
+                    name: "bulk",
+                    outcome: Outcome::Pass,
+                    reason: String::new(),
+                },
+                Check {
+                    name: "ping",
+                    outcome: Outcome::Unsupported,
+                    reason: "no ping API".into(),
+                },
+            ],
+            setup_error: None,
+            trace: Vec::new(),
+        }];
+        let md1 = markdown(&[a.clone(), b.clone()], &pairs, "run one, 3 s", "bugs.md");
+        let md2 = markdown(&[a, b], &pairs, "run two, 9 s", "bugs.md");
+        assert_ne!(md1, md2);
+        assert_eq!(comparable(&md1), comparable(&md2));
+        let with = with_notes(&md1, &format!("old\n{NOTES_MARKER}\nmy notes\n"));
+        assert!(with.ends_with(&format!("{NOTES_MARKER}\nmy notes\n")));
+        insta::assert_snapshot!(comparable(&with_notes(&md1, "")));
+    }
 }

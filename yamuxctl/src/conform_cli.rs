@@ -481,6 +481,7 @@ fn matrix(args: ConformArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<Exi
         .clone()
         .unwrap_or_else(|| root.join("docs/matrix.md"));
     let before = std::fs::read_to_string(&out).unwrap_or_default();
+    let md = matrix::with_notes(&md, &before);
     let changed = matrix::comparable(&before) != matrix::comparable(&md);
     std::fs::write(&out, &md).with_context(|| format!("writing {}", out.display()))?;
     let bugs = out.with_file_name("interop-bugs.md");
