@@ -16,6 +16,7 @@ pub mod adapter;
 pub mod bench;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod matrix;
 pub mod paths;
 pub mod peer;
 pub mod reference;

@@ -92,6 +92,10 @@ pub struct Expected {
     pub outcome: Outcome,
     /// Why.
     pub reason: String,
+    /// Timing-sensitive: the case may pass or end with `outcome` (both are
+    /// accepted; a pass is not an xpass).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
 }
 
 /// An expectations file (`expected.json`).
@@ -113,7 +117,8 @@ impl Expectations {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    fn find(&self, id: &str, role: Role) -> Option<&Expected> {
+    /// The entry for `id` in `role` (`id@role` first, then `id`).
+    pub fn find(&self, id: &str, role: Role) -> Option<&Expected> {
         let with_role = format!("{id}@{role}");
         self.expected
             .iter()
@@ -216,11 +221,22 @@ pub fn select<'a>(cases: &'a [Case], opts: &Options) -> Vec<(&'a Case, Role)> {
 
 /// Runs the selected cases; results in selection order.
 pub async fn run_all(cases: &[Case], iut: &Iut, opts: &Options) -> Vec<CaseResult> {
+    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    run_all_with(cases, iut, opts, sem).await
+}
+
+/// Runs the selected cases with a semaphore shared with other runs (the
+/// matrix runs every implementation at once under one `-j`).
+pub async fn run_all_with(
+    cases: &[Case],
+    iut: &Iut,
+    opts: &Options,
+    sem: Arc<Semaphore>,
+) -> Vec<CaseResult> {
     let selected: Vec<(Case, Role)> = select(cases, opts)
         .into_iter()
         .map(|(c, r)| (c.clone(), r))
         .collect();
-    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let mut handles = Vec::new();
     for (case, role) in selected {
         let sem = sem.clone();
@@ -277,7 +293,9 @@ async fn run_with_retries(case: &Case, role: Role, iut: &Iut, opts: &Options) ->
     }
     r.attempts = attempts;
     if let Some(e) = opts.expectations.find(&case.id, role) {
-        if r.outcome == Outcome::Pass {
+        if r.outcome == Outcome::Pass && e.flaky {
+            r.message = Some(format!("listed as flaky: {}", e.reason));
+        } else if r.outcome == Outcome::Pass {
             r.outcome = Outcome::Xpass;
             r.message = Some(format!(
                 "listed as {} ({}) but passed: update the expectations file",
@@ -313,7 +331,10 @@ fn base_result(case: &Case, role: Role) -> CaseResult {
 }
 
 /// Waits for the adapter's `ready`; Err(outcome, message) otherwise.
-async fn wait_ready(ad: &mut AdapterProc, limit: Duration) -> Result<String, (Outcome, String)> {
+pub async fn wait_ready(
+    ad: &mut AdapterProc,
+    limit: Duration,
+) -> Result<String, (Outcome, String)> {
     let deadline = Instant::now() + limit;
     loop {
         let msg = tokio::select! {

@@ -181,6 +181,7 @@ async fn expectations_turn_failures_into_xfail_and_passes_into_xpass() {
             case: "ping.echo@server".into(),
             outcome: Outcome::Fail,
             reason: "never answers".into(),
+            flaky: false,
         }],
     };
     let deaf = deaf_server().await;

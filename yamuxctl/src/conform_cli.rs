@@ -163,6 +163,30 @@ pub struct ConformArgs {
     /// docs/spec.md to check rule ids against.
     #[arg(long)]
     pub spec: Option<PathBuf>,
+    /// Run every case against every installed adapter of conformance/adapters/
+    /// and the interop pairs, compare with each expected.json and write
+    /// docs/matrix.md and docs/interop-bugs.md (docs/matrix.md).
+    #[arg(long, conflicts_with_all = ["target", "adapter", "self_check"])]
+    pub matrix: bool,
+    /// With --matrix: where to write the matrix (default docs/matrix.md).
+    #[arg(long, value_name = "FILE", requires = "matrix")]
+    pub matrix_out: Option<PathBuf>,
+    /// With --matrix: exit 1 when the regenerated matrix differs from the
+    /// file it replaces (timing lines ignored).
+    #[arg(long, requires = "matrix")]
+    pub check: bool,
+    /// With --matrix: rewrite each adapter's expected.json from this run.
+    #[arg(long, requires = "matrix")]
+    pub update_expected: bool,
+    /// With --matrix: skip the interop table (keeps the committed one out).
+    #[arg(long, requires = "matrix")]
+    pub no_interop: bool,
+    /// With --matrix: only these adapters (repeatable; default every one).
+    #[arg(long = "only", value_name = "NAME", requires = "matrix")]
+    pub only: Vec<String>,
+    /// With --matrix: traces of failures go here (default target/matrix-report).
+    #[arg(long, value_name = "DIR", requires = "matrix")]
+    pub report_dir: Option<PathBuf>,
 }
 
 /// Resolves `--adapter`: a path, or a name under conformance/adapters/.
@@ -235,6 +259,9 @@ pub fn conform(args: ConformArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    if args.matrix {
+        return matrix(args, &rt);
+    }
     let (iut, iut_name, expect_default) = match &args.target {
         Some(t) => {
             let addr = std::net::ToSocketAddrs::to_socket_addrs(t.as_str())
@@ -339,4 +366,170 @@ pub fn conform(args: ConformArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::from(code))
+}
+
+/// `yamuxctl conform --matrix`.
+fn matrix(args: ConformArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    use conformance::matrix::{self, Implementation};
+    use conformance::run::{Expectations, Options};
+    let rules = load_rules(args.spec.clone())?;
+    let suite = load_suite(args.vectors.clone(), rules.as_ref())?;
+    let root = conformance::paths::root();
+    let mut impls = Vec::new();
+    let names = matrix::discover(&conformance::paths::adapters_dir());
+    for n in &args.only {
+        if !names.contains(n) {
+            bail!(
+                "--only {n}: no adapter of that name (known: {})",
+                names.join(", ")
+            );
+        }
+    }
+    for name in names {
+        if !args.only.is_empty() && !args.only.contains(&name) {
+            continue;
+        }
+        let (spec, exp) = adapter_spec(Some(&name))?;
+        let expectations = match &exp {
+            Some(p) => Expectations::load(p).map_err(anyhow::Error::msg)?,
+            None => Expectations::default(),
+        };
+        for e in &expectations.expected {
+            let id = e.case.split('@').next().unwrap_or("");
+            if suite.get(id).is_none() {
+                bail!("{name}/expected.json: case {:?} does not exist", e.case);
+            }
+        }
+        impls.push(Implementation {
+            name,
+            spec,
+            expectations,
+        });
+    }
+    let mut opts = Options {
+        selectors: args.cases.clone(),
+        timeout: std::time::Duration::from_secs_f64(args.timeout.max(0.1)),
+        retries: args.retries,
+        ..Options::default()
+    };
+    if let Some(j) = args.jobs {
+        opts.jobs = j.max(1);
+    }
+    let start = std::time::Instant::now();
+    eprintln!(
+        "matrix: {} adapters, {} cases",
+        impls.len(),
+        suite.cases.len()
+    );
+    let all = rt.block_on(matrix::run_cases(&suite.cases, &impls, &opts));
+    let cases_time = start.elapsed();
+    eprintln!("matrix: cases done in {:.1}s", cases_time.as_secs_f64());
+    let installed: Vec<Implementation> = impls
+        .iter()
+        .filter(|i| {
+            all.iter()
+                .any(|r| r.name == i.name && r.install == matrix::Install::Installed)
+        })
+        .cloned()
+        .collect();
+    let pairs = if args.no_interop {
+        Vec::new()
+    } else {
+        let pj = (opts.jobs / 4).clamp(1, 8);
+        rt.block_on(matrix::interop(&installed, pj, args.retries.min(1)))
+    };
+    let elapsed = start.elapsed();
+    eprintln!(
+        "matrix: interop done in {:.1}s",
+        (elapsed - cases_time).as_secs_f64()
+    );
+    if args.update_expected {
+        for imp in &all {
+            if imp.install != matrix::Install::Installed {
+                continue;
+            }
+            let path = conformance::paths::adapters_dir()
+                .join(&imp.name)
+                .join("expected.json");
+            let e = matrix::expectations_from(imp);
+            std::fs::write(&path, matrix::expectations_json(&e))
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "matrix: wrote {} ({} entries)",
+                path.display(),
+                e.expected.len()
+            );
+        }
+    }
+    let versions: Vec<String> = all
+        .iter()
+        .filter(|i| i.install == matrix::Install::Installed)
+        .map(|i| i.name.clone())
+        .collect();
+    let generated = format!(
+        "{} case runs and {} interop pairs in {:.0} s (-j {}) on {} adapters: {}",
+        all.iter().map(|i| i.results.len()).sum::<usize>(),
+        pairs.len(),
+        elapsed.as_secs_f64(),
+        opts.jobs,
+        versions.len(),
+        versions.join(", ")
+    );
+    let md = matrix::markdown(&all, &pairs, &generated, "interop-bugs.md");
+    let out = args
+        .matrix_out
+        .clone()
+        .unwrap_or_else(|| root.join("docs/matrix.md"));
+    let before = std::fs::read_to_string(&out).unwrap_or_default();
+    let md = matrix::with_notes(&md, &before);
+    let changed = matrix::comparable(&before) != matrix::comparable(&md);
+    std::fs::write(&out, &md).with_context(|| format!("writing {}", out.display()))?;
+    let bugs = out.with_file_name("interop-bugs.md");
+    std::fs::write(&bugs, matrix::reproductions(&all))
+        .with_context(|| format!("writing {}", bugs.display()))?;
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target/matrix-report"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let written = matrix::write_traces(&dir, &all, &pairs)
+        .with_context(|| format!("writing traces under {}", dir.display()))?;
+    let diffs = matrix::differences(&all);
+    for imp in &all {
+        let c = conformance::run::counts(&imp.results);
+        let line: Vec<String> = c.iter().map(|(o, n)| format!("{n} {}", o.name())).collect();
+        let status = match &imp.install {
+            matrix::Install::Installed => line.join(", "),
+            matrix::Install::NotInstalled => "not installed".into(),
+            matrix::Install::Broken(m) => format!("broken: {m}"),
+        };
+        println!("{:<12} {status}", imp.name);
+    }
+    let ok_pairs = pairs.iter().filter(|p| p.ok()).count();
+    println!(
+        "interop: {ok_pairs} of {} pairs pass every check",
+        pairs.len()
+    );
+    for (imp, case, why) in &diffs {
+        println!("DIFFERS {imp} {case}: {why}");
+    }
+    println!(
+        "wrote {} and {}; {} traces under {} ({:.1}s)",
+        out.display(),
+        bugs.display(),
+        written.len(),
+        dir.display(),
+        elapsed.as_secs_f64()
+    );
+    if args.check && changed {
+        println!(
+            "{} changed (timing lines ignored): see `git diff`",
+            out.display()
+        );
+    }
+    Ok(if !diffs.is_empty() || (args.check && changed) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -129,3 +129,44 @@ fn conform_self_check_and_list() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn matrix_of_the_reference_regenerates_identically() {
+    let dir = std::env::temp_dir().join(format!("yamuxctl-matrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out_md = dir.join("matrix.md");
+    let run = || {
+        yamuxctl()
+            .args([
+                "conform",
+                "--matrix",
+                "--only",
+                "reference",
+                "--case",
+                "ping.echo",
+                "--check",
+            ])
+            .arg("--matrix-out")
+            .arg(&out_md)
+            .arg("--report-dir")
+            .arg(dir.join("report"))
+            .output()
+            .expect("run")
+    };
+    // First run: the file does not exist yet, so --check reports a change.
+    let first = run();
+    let text = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(first.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("interop: 1 of 1 pairs pass every check"),
+        "{text}"
+    );
+    let md = std::fs::read_to_string(&out_md).expect("matrix.md written");
+    assert!(md.contains("| ping.echo | server | MUST | ✓ |"), "{md}");
+    assert!(md.contains("| **reference** | ✓ |"), "{md}");
+    // Second run: only the timing line may differ.
+    let second = run();
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
