@@ -2,9 +2,7 @@
 //! server in the test): pings are answered, SYNs ACKed, a bad version draws
 //! Go Away 1.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use serde_json::Value;
@@ -13,24 +11,8 @@ use tokio::net::TcpListener;
 use yamux::{Config, Session};
 use yamuxctl::inject::cli::{run, InjectArgs};
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Shared {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+mod common;
+use common::Shared;
 
 #[derive(Parser)]
 struct P {

@@ -5,10 +5,9 @@
 //! The bulk transfer is 256 MiB by default; `YAMUXCTL_RELAY_TEST_MIB` sets
 //! another size (e.g. for slow debug machines).
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -21,24 +20,8 @@ use yamuxctl::relay::Relay;
 
 const STREAMS: usize = 20;
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Shared {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+mod common;
+use common::Shared;
 
 #[derive(Parser)]
 struct P {
