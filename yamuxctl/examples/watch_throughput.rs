@@ -2,6 +2,12 @@
 //! `yamuxctl watch --listen --upstream` (the relay with the TUI open, in a
 //! tmux pane of 160×48), on loopback. Bounded: a few transfers of MIB MiB.
 //!
+//! Beside direct and watch, it measures `proxy --quiet` (our relay without
+//! decoding or UI) and a bare relay of this example (two threads per
+//! connection copying with blocking `read`/`write`, nothing else): the
+//! price of any user-space relay on this machine, which bounds what watch
+//! can reach.
+//!
 //! Usage: `cargo run --release -p yamuxctl --example watch_throughput --
 //! target/release/yamuxctl [MIB=64] [STREAMS=8] [ROUNDS=3]`
 
@@ -70,6 +76,47 @@ async fn transfer(addr: SocketAddr, total: usize, streams: usize) -> Res<f64> {
     let secs = start.elapsed().as_secs_f64();
     let _ = s.close().await;
     Ok(secs)
+}
+
+/// One direction of the bare relay: blocking copy, 256 KiB at a time.
+fn copy_dir(mut r: std::net::TcpStream, mut w: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = w.shutdown(std::net::Shutdown::Write);
+                return;
+            }
+            Ok(n) => {
+                if w.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The bare relay to `upstream`: a thread per direction, no decoding.
+fn bare_relay(upstream: SocketAddr) -> Res<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = l.local_addr()?;
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            let Ok(u) = std::net::TcpStream::connect(upstream) else {
+                return;
+            };
+            let _ = c.set_nodelay(true);
+            let _ = u.set_nodelay(true);
+            let (Ok(c2), Ok(u2)) = (c.try_clone(), u.try_clone()) else {
+                return;
+            };
+            std::thread::spawn(move || copy_dir(c, u));
+            std::thread::spawn(move || copy_dir(u2, c2));
+        }
+    });
+    Ok(addr)
 }
 
 fn tmux(sock: &str, args: &[&str]) -> String {
@@ -159,13 +206,16 @@ fn main() -> Res<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let plain = bare_relay(server)?;
     let mut direct = Vec::new();
+    let mut copy = Vec::new();
     let mut via = Vec::new();
     let mut bare = Vec::new();
     for _ in 0..rounds {
         direct.push(rt.block_on(transfer(server, total, streams))?);
         via.push(rt.block_on(transfer(relay, total, streams))?);
         bare.push(rt.block_on(transfer(proxy_addr, total, streams))?);
+        copy.push(rt.block_on(transfer(plain, total, streams))?);
     }
     let _ = proxy.kill();
     let _ = proxy.wait();
@@ -190,7 +240,13 @@ fn main() -> Res<()> {
         100.0 * best(&bare) / best(&via)
     );
     println!(
-        "all rounds (s): direct {direct:.3?}, through watch {via:.3?}, relay alone {bare:.3?}"
+        "bare copying relay (2 threads, no decoding): {:.1} MiB/s: {:.0}% of direct; watch is {:.0}% of it",
+        rate(best(&copy)),
+        100.0 * best(&direct) / best(&copy),
+        100.0 * best(&copy) / best(&via)
+    );
+    println!(
+        "all rounds (s): direct {direct:.3?}, through watch {via:.3?}, relay alone {bare:.3?}, bare relay {copy:.3?}"
     );
     Ok(())
 }
