@@ -674,8 +674,10 @@ pub fn main_with(args: &[String]) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread, as the other Rust adapters (rust-common): every
+    // implementation is measured on the same runtime, and a single thread
+    // saves the cross-thread wake-ups that show in latency tails.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

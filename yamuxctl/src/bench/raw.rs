@@ -38,8 +38,8 @@ pub fn main_with(args: &[String]) -> i32 {
         eprintln!("raw-tcp adapter: unsupported role {role}");
         return conformance::adapter::EXIT_UNSUPPORTED;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread, as every Rust adapter: the same runtime for the baseline.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
