@@ -108,6 +108,21 @@ pub struct Expectations {
     /// Known failures.
     #[serde(default)]
     pub expected: Vec<Expected>,
+    /// Interop pairs with this implementation as the server whose checks
+    /// are timing-sensitive (they may pass or fail from run to run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interop_flaky: Vec<InteropFlaky>,
+}
+
+/// A timing-sensitive interop pair: `client` against the implementation of
+/// the expectations file as server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteropFlaky {
+    /// The client implementation (adapter name).
+    pub client: String,
+    /// What was seen in the runs that failed, and why it varies.
+    pub reason: String,
 }
 
 impl Expectations {
@@ -124,6 +139,11 @@ impl Expectations {
             .iter()
             .find(|e| e.case == with_role)
             .or_else(|| self.expected.iter().find(|e| e.case == id))
+    }
+
+    /// The flaky entry for the pair `client` → this implementation.
+    pub fn interop_flaky(&self, client: &str) -> Option<&InteropFlaky> {
+        self.interop_flaky.iter().find(|e| e.client == client)
     }
 }
 

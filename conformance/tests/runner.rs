@@ -183,6 +183,7 @@ async fn expectations_turn_failures_into_xfail_and_passes_into_xpass() {
             reason: "never answers".into(),
             flaky: false,
         }],
+        interop_flaky: Vec::new(),
     };
     let deaf = deaf_server().await;
     let r = run_all(&suite.cases, &Iut::Target(deaf), &o).await;
