@@ -125,6 +125,11 @@ class Stream:
 # mode are served here without events, and client commands measure on their
 # own (time.perf_counter_ns, monotonic) and reply with the figures.
 
+# Server-side reads use read(n): read() without a size joins the buffered
+# 64 KiB slices by repeated bytes concatenation, quadratic in what is
+# buffered (up to the 16 MiB window): a 64 MiB single-stream sink took 27 s
+# with read(), 0.3 s with read(1 MiB) (README, "Benchmarks").
+SERVE_READ = 1 << 20
 BENCH_CMDS = ("bench-serve", "bench-send", "bench-rr", "bench-open", "bench-hold", "rss")
 
 
@@ -204,7 +209,7 @@ async def bench_serve_stream(ms, mode):
             total = 0
             while True:
                 try:
-                    data = await ms.read()
+                    data = await ms.read(SERVE_READ)
                 except MuxedStreamEOF:
                     break
                 total += len(data)
@@ -212,7 +217,7 @@ async def bench_serve_stream(ms, mode):
         else:
             while True:
                 try:
-                    data = await ms.read()
+                    data = await ms.read(SERVE_READ)
                 except MuxedStreamEOF:
                     break
                 if data:
