@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import sys
+import time
 
 import trio
 from libp2p.io.trio import TrioTCPStream
@@ -119,6 +120,226 @@ class Stream:
                 self.jobs_send.send_nowait(("write", bytes(data), None))
 
 
+# --- Benchmark commands (docs/adapters.md, "Benchmark commands") -----------
+# The data never crosses the control channel: inbound streams in sink/echo
+# mode are served here without events, and client commands measure on their
+# own (time.perf_counter_ns, monotonic) and reply with the figures.
+
+# Server-side reads use read(n): read() without a size joins the buffered
+# 64 KiB slices by repeated bytes concatenation, quadratic in what is
+# buffered (up to the 16 MiB window): a 64 MiB single-stream sink took 27 s
+# with read(), 0.3 s with read(1 MiB) (README, "Benchmarks").
+SERVE_READ = 1 << 20
+BENCH_CMDS = ("bench-serve", "bench-send", "bench-rr", "bench-open", "bench-hold", "rss")
+
+
+class BenchError(Exception):
+    pass
+
+
+def pattern(n):
+    return bytes(i % 251 for i in range(min(n, 251))) * (n // 251) + bytes(i % 251 for i in range(n % 251))
+
+
+def int_field(cmd, name, default=None, limit=1 << 64):
+    v = cmd.get(name, default)
+    if v is None:
+        raise BenchError(f"missing `{name}`")
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise BenchError(f"`{name}` must be a non-negative integer")
+    if v >= limit:
+        raise BenchError(f"`{name}` is too large")
+    return v
+
+
+def rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise BenchError("no VmRSS in /proc/self/status")
+
+
+def ms_since(t0):
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
+class Reader:
+    """Reads a stream with `read()` (everything buffered, one call per
+    wake-up) and keeps what a caller did not take yet."""
+
+    def __init__(self, ms):
+        self.ms = ms
+        self.buf = bytearray()
+
+    async def chunk(self):
+        """Next bytes, or None at the peer's FIN."""
+        try:
+            return await self.ms.read()
+        except MuxedStreamEOF:
+            if self.ms.reset_received:
+                raise BenchError("stream reset by the peer")
+            return None
+
+    async def exact(self, n):
+        while len(self.buf) < n:
+            data = await self.chunk()
+            if data is None:
+                raise BenchError(f"EOF after {len(self.buf)} of {n} bytes")
+            self.buf += data
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    async def to_eof(self):
+        while True:
+            data = await self.chunk()
+            if data is None:
+                out = bytes(self.buf)
+                self.buf.clear()
+                return out
+            self.buf += data
+
+
+async def bench_serve_stream(ms, mode):
+    """Serves one inbound stream in sink or echo mode, no events; errors end
+    it silently (the client reports them)."""
+    try:
+        if mode == "sink":
+            total = 0
+            while True:
+                try:
+                    data = await ms.read(SERVE_READ)
+                except MuxedStreamEOF:
+                    break
+                total += len(data)
+            await ms.write(total.to_bytes(8, "big"))
+        else:
+            while True:
+                try:
+                    data = await ms.read(SERVE_READ)
+                except MuxedStreamEOF:
+                    break
+                if data:
+                    await ms.write(data)
+        await ms.close()
+    except Exception:  # reset, session end: nothing to report here
+        pass
+
+
+async def bench_send_one(ms, total, chunk, write_size):
+    left = total
+    while left >= write_size:
+        await ms.write(chunk)
+        left -= write_size
+    if left:
+        await ms.write(chunk[:left])
+    await ms.close()
+    ack = await Reader(ms).to_eof()
+    if len(ack) != 8:
+        raise BenchError(f"the sink answered {len(ack)} bytes, not 8")
+    got = int.from_bytes(ack, "big")
+    if got != total:
+        raise BenchError(f"the sink read {got} bytes, {total} were sent")
+
+
+class BenchClient:
+    def __init__(self, adapter):
+        self.a = adapter
+        self.held = []
+
+    async def open(self):
+        await self.a.ready.wait()
+        return await self.a.sess.open_stream()
+
+    async def send(self, cmd):
+        streams = int_field(cmd, "streams", 1, 1 << 32)
+        total = int_field(cmd, "bytes")
+        write_size = int_field(cmd, "write_size", 65536, 1 << 32)
+        if streams == 0 or write_size == 0:
+            raise BenchError("`streams` and `write_size` must be at least 1")
+        chunk = pattern(min(write_size, max(total, 1)))
+        write_size = len(chunk)
+        errors = []
+
+        async def one(ms):
+            try:
+                await bench_send_one(ms, total, chunk, write_size)
+            except Exception as err:
+                errors.append(err)
+                nursery.cancel_scope.cancel()
+
+        t0 = time.perf_counter_ns()
+        async with trio.open_nursery() as nursery:
+            for _ in range(streams):
+                nursery.start_soon(one, await self.open())
+        if errors:
+            raise errors[0]
+        return {"elapsed_ms": ms_since(t0)}
+
+    async def rr(self, cmd):
+        count = int_field(cmd, "count", None, 1 << 32)
+        size = int_field(cmd, "size", 64)
+        if size == 0 or size > 1 << 20:
+            raise BenchError("`size` must be 1..=1048576")
+        ms = await self.open()
+        r = Reader(ms)
+        req = pattern(size)
+        warm = min(count // 10, 100)
+        samples = []
+        clock = time.perf_counter_ns
+        for i in range(warm + count):
+            t = clock()
+            await ms.write(req)
+            await r.exact(size)
+            if i >= warm:
+                samples.append(clock() - t)
+        await ms.close()
+        await r.to_eof()
+        samples.sort()
+
+        def pick(q):
+            if not samples:
+                return 0.0
+            return samples[int((len(samples) - 1) * q + 0.5)] / 1e3
+
+        return {"p50_us": pick(0.5), "p99_us": pick(0.99), "count": len(samples)}
+
+    async def open_loop(self, cmd, hold):
+        count = int_field(cmd, "count", None, 1 << 32)
+        one = b"\x07"
+        t0 = time.perf_counter_ns()
+        for _ in range(count):
+            ms = await self.open()
+            await ms.write(one)
+            r = Reader(ms)
+            await r.exact(1)
+            if hold:
+                self.held.append(ms)
+                continue
+            await ms.close()
+            await r.to_eof()
+        out = {"elapsed_ms": ms_since(t0)}
+        if hold:
+            out["held"] = count
+        return out
+
+    async def run(self, cmd):
+        name = cmd["cmd"]
+        try:
+            if name == "bench-send":
+                out = await self.send(cmd)
+            elif name == "bench-rr":
+                out = await self.rr(cmd)
+            else:
+                out = await self.open_loop(cmd, name == "bench-hold")
+        except Exception as err:
+            msg = str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
+            emit(event="error", id=cmd.get("id"), message=msg)
+            return
+        emit(event="ok", id=cmd.get("id"), **out)
+
+
 class Adapter:
     def __init__(self, nursery):
         self.nursery = nursery
@@ -131,6 +352,8 @@ class Adapter:
         self.streams = {}
         self.accept_scope = None
         self.by_us = False
+        self.bench_mode = None  # None (off), "sink" or "echo"
+        self.bench = BenchClient(self)
 
     def notify(self):
         self.changed.set()
@@ -152,6 +375,12 @@ class Adapter:
 
     async def run_session(self, conn, client, announce=None):
         self.sess = Yamux(RawConn(conn, client), ID(b"yamux-conformance-peer"), is_initiator=client)
+        limit = max_streams()
+        if limit is not None:
+            # open_stream() takes a slot of this semaphore (256 slots) until
+            # the stream is closed; bench-hold needs more.
+            self.sess.stream_backlog_limit = limit
+            self.sess.stream_backlog_semaphore = trio.Semaphore(limit)
         self.nursery.start_soon(self._watch)
         await self.sess.event_started.wait()
         if announce is not None:
@@ -185,6 +414,9 @@ class Adapter:
                 finally:
                     self.accept_scope = None
             if scope.cancelled_caught:
+                continue
+            if self.bench_mode is not None:
+                self.nursery.start_soon(bench_serve_stream, ms, self.bench_mode)
                 continue
             s = self.register(ms, opened=False)
             emit(event="accepted", stream=s.id)
@@ -249,6 +481,24 @@ class Adapter:
             return
         emit(event="ok", id=cmd.get("id"))
 
+    def bench_command(self, cmd):
+        name = cmd["cmd"]
+        cid = cmd.get("id")
+        if name == "bench-serve":
+            mode = cmd.get("mode")
+            if mode not in ("sink", "echo", "off"):
+                emit(event="error", id=cid, message="`mode` must be sink, echo or off")
+                return
+            self.bench_mode = None if mode == "off" else mode
+            emit(event="ok", id=cid)
+        elif name == "rss":
+            try:
+                emit(event="ok", id=cid, rss_bytes=rss_bytes())
+            except (OSError, ValueError, BenchError) as err:
+                emit(event="error", id=cid, message=f"cannot read VmRSS: {err}")
+        else:
+            self.nursery.start_soon(self.bench.run, cmd)
+
     def execute(self, cmd):
         name = cmd.get("cmd")
         cid = cmd.get("id")
@@ -296,8 +546,20 @@ class Adapter:
             self.set_gate(cmd, True, name == "read")
         elif name in ("echo", "no-echo"):
             self.set_gate(cmd, False, name == "echo")
+        elif name in BENCH_CMDS:
+            self.bench_command(cmd)
         else:
             emit(event="unsupported", id=cid, message=f"unknown command {name!r}")
+
+
+def max_streams():
+    """YAMUX_MAX_STREAMS (set by `yamuxctl bench`), or None."""
+    v = os.environ.get("YAMUX_MAX_STREAMS", "")
+    try:
+        n = int(v)
+    except ValueError:
+        return None
+    return n if n > 0 else None
 
 
 def parse_args(argv):
