@@ -166,6 +166,8 @@ pub struct Peer {
     observed_upto: usize,
     seq: usize,
     trace_dropped: usize,
+    /// The step being run (1-based; 0 before the first).
+    current_step: usize,
 }
 
 fn flags_of(s: &Option<String>) -> Flags {
@@ -276,6 +278,7 @@ impl Peer {
             adapter,
             adapter_done: false,
             reader_done: false,
+            current_step: 0,
             bindings: BTreeMap::new(),
             next_peer_id: if role == Role::Server { 1 } else { 2 },
             next_iut_alloc: if role == Role::Server { 1000 } else { 1001 },
@@ -704,9 +707,40 @@ impl Peer {
 
     /// Runs all steps of `case`.
     pub async fn run(mut self, case: &Case) -> (PeerResult, Option<AdapterProc>) {
+        let ended = self.run_steps(case).await;
+        self.finish(ended).await
+    }
+
+    /// The step being run when a case ran out of time (0: none started).
+    pub fn current_step(&self) -> usize {
+        self.current_step
+    }
+
+    /// What was recorded so far, for a case stopped from outside (its
+    /// time limit): the trace up to that point and the failures found.
+    pub fn interrupted(mut self) -> (PeerResult, Option<AdapterProc>) {
+        self.note(
+            "note",
+            format!("the case's time limit ended step {}", self.current_step),
+        );
+        let adapter = self.adapter.take();
+        (
+            PeerResult {
+                ended: Ended::Completed,
+                failures: self.failures,
+                observations: self.observations,
+                trace: self.trace,
+            },
+            adapter,
+        )
+    }
+
+    /// Runs the steps of `case`; how they ended.
+    pub async fn run_steps(&mut self, case: &Case) -> Ended {
         let mut ended = Ended::Completed;
         for (i, step) in case.steps.iter().enumerate() {
             let n = i + 1;
+            self.current_step = n;
             let level = step.level.unwrap_or(case.level);
             let r = self.step(case, step).await;
             match r {
@@ -743,6 +777,11 @@ impl Peer {
                 }
             }
         }
+        ended
+    }
+
+    /// Collects the results after [`Peer::run_steps`].
+    pub async fn finish(mut self, ended: Ended) -> (PeerResult, Option<AdapterProc>) {
         self.drain_ready().await;
         if self.trace_dropped > 0 {
             let t_ms = (self.start.elapsed().as_secs_f64() * 10000.0).round() / 10.0;

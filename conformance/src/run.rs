@@ -520,24 +520,36 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
             }
         }
     };
-    let peer = Peer::new(role, tcp, adapter, start);
+    let mut peer = Peer::new(role, tcp, adapter, start);
     let limit = case
         .timeout_ms
         .map(Duration::from_millis)
         .unwrap_or(default_timeout);
-    let run = tokio::time::timeout(limit, peer.run(case)).await;
+    let run = tokio::time::timeout(limit, peer.run_steps(case)).await;
     let (pr, adapter) = match run {
-        Ok(x) => x,
+        Ok(ended) => peer.finish(ended).await,
         Err(_) => {
-            res.outcome = if case.level == Level::Info {
-                Outcome::Info
-            } else {
-                Outcome::Fail
-            };
+            // Out of time: the outcome follows the case's level, and the
+            // trace so far is kept (it shows where the case hung).
+            let step = peer.current_step();
+            let (pr, adapter) = peer.interrupted();
+            res.trace = pr.trace;
+            res.failures = pr.failures;
+            res.observations = pr.observations;
             res.failures.push(Peer::timeout_result(
                 case,
-                &format!("after {} ms", limit.as_millis()),
+                &format!("after {} ms, in step {step}", limit.as_millis()),
             ));
+            res.outcome = if res.failures.iter().any(|f| f.level == Level::Must) {
+                Outcome::Fail
+            } else if res.failures.iter().any(|f| f.level == Level::Should) {
+                Outcome::NonStrict
+            } else {
+                Outcome::Info
+            };
+            if let Some(mut ad) = adapter {
+                res.stderr = ad.finish_with_stderr().await.1;
+            }
             res.duration_ms = start.elapsed().as_millis() as u64;
             return res;
         }

@@ -314,3 +314,39 @@ async fn a_case_that_passes_on_retry_is_flaky() {
     assert!(r[0].flaky);
     assert_eq!(r[0].attempts, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_out_of_time_keeps_its_trace_and_its_level() {
+    let suite = suite();
+    let addr = deaf_server().await;
+    let case = suite.get("ping.echo").expect("ping.echo").clone();
+    // the deaf peer never answers: the case's time limit ends step 2
+    let mut short = opts(&["ping.echo"]);
+    short.timeout = Duration::from_millis(300);
+    short.roles = vec![Role::Server];
+    for (level, outcome) in [
+        (Level::Must, Outcome::Fail),
+        (Level::Should, Outcome::NonStrict),
+        (Level::Info, Outcome::Info),
+    ] {
+        let mut c = case.clone();
+        c.level = level;
+        c.timeout_ms = None;
+        let results = run_all(&[c], &Iut::Target(addr), &short).await;
+        let r = &results[0];
+        assert_eq!(r.outcome, outcome, "{level:?}: {:?}", r.failures);
+        let last = r.failures.last().expect("a failure");
+        assert!(
+            last.actual.contains("after 300 ms, in step 2"),
+            "{}",
+            last.actual
+        );
+        assert!(
+            r.trace
+                .iter()
+                .any(|l| l.dir == "->" && l.text.starts_with("ping stream=0 flags=SYN")),
+            "trace kept: {:?}",
+            r.trace
+        );
+    }
+}
