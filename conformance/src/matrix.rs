@@ -302,6 +302,11 @@ pub fn expectations_json(e: &Expectations) -> String {
 pub const BULK_LEN: usize = 512 * 1024;
 /// Streams in the bulk check.
 pub const BULK_STREAMS: usize = 4;
+/// The bulk check gives up after this long without an event (a stall: on
+/// loopback the whole transfer takes well under a second).
+pub const BULK_IDLE: Duration = Duration::from_secs(5);
+/// How long the ping check waits for the answer.
+pub const PING_WAIT: Duration = Duration::from_secs(3);
 /// The interop checks, in table order.
 pub const CHECKS: [&str; 4] = ["bulk", "half-close", "reset", "ping"];
 
@@ -667,8 +672,8 @@ async fn bulk_check(a: &mut Driver) -> (Check, Check) {
             if a.closed.is_some() {
                 break;
             }
-            // Up to 60 s in all, and no more than 10 s without an event.
-            let idle = (Instant::now() + Duration::from_secs(10)).min(until);
+            // Up to 60 s in all, and no more than BULK_IDLE without an event.
+            let idle = (Instant::now() + BULK_IDLE).min(until);
             match a.next(idle).await {
                 Some(v) => v,
                 None => break,
@@ -730,8 +735,9 @@ async fn bulk_check(a: &mut Driver) -> (Check, Check) {
     }
     if !pending_ids.is_empty() {
         bulk_problems.push(format!(
-            "{} of {BULK_STREAMS} writes not acknowledged (no progress for 10 s)",
-            pending_ids.len()
+            "{} of {BULK_STREAMS} writes not acknowledged (no progress for {} s)",
+            pending_ids.len(),
+            BULK_IDLE.as_secs()
         ));
     }
     for (s, (n, bad, eof)) in &got {
@@ -892,10 +898,7 @@ async fn ping_check(a: &mut Driver) -> Check {
             reason: format!("not run: the client's session had ended ({why})"),
         };
     }
-    let (outcome, reason) = match a
-        .cmd(obj(&[("cmd", "ping".into())]), Duration::from_secs(5))
-        .await
-    {
+    let (outcome, reason) = match a.cmd(obj(&[("cmd", "ping".into())]), PING_WAIT).await {
         Ok(v) if event_is(&v, "ok") && v.get("rtt_ms").is_some_and(Value::is_number) => {
             (Outcome::Pass, String::new())
         }
