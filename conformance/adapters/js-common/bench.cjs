@@ -166,7 +166,7 @@ function serve (bs, mode) {
 // progress, ctx.where() says what the command is waiting for, ctx.stage()
 // whether it waits for data ('data') or for the peer's FIN ('eof'); the
 // adapter's hints[stage] is added to the message.
-function watched (hints, fn) {
+function watched (stallMs, hints, fn) {
   const ctx = {
     last: performance.now(),
     where: () => 'starting',
@@ -175,10 +175,10 @@ function watched (hints, fn) {
   }
   return new Promise((resolve, reject) => {
     const timer = setInterval(() => {
-      if (performance.now() - ctx.last < STALL_MS) return
+      if (performance.now() - ctx.last < stallMs) return
       clearInterval(timer)
       const hint = hints?.[ctx.stage()]
-      reject(new Error(`nothing moved for ${STALL_MS / 1000} s while ${ctx.where()}${hint ? `; ${hint}` : ''}`))
+      reject(new Error(`nothing moved for ${stallMs / 1000} s while ${ctx.where()}${hint ? `; ${hint}` : ''}`))
     }, 250)
     fn(ctx).then(
       (v) => { clearInterval(timer); resolve(v) },
@@ -223,8 +223,9 @@ function percentile (sorted, q) {
  *   open(): Promise<bench stream>, opens an outbound stream
  *   hints:  { data, eof }: added to a stall message while waiting for data or
  *           for the peer's FIN (known bugs of the implementation)
+ *   stallMs: the stall limit (default STALL_MS; tests make it short)
  */
-function createBench ({ open, hints }) {
+function createBench ({ open, hints, stallMs = STALL_MS }) {
   const state = { mode: 'off', held: [] }
 
   const handlers = {
@@ -246,7 +247,7 @@ function createBench ({ open, hints }) {
       const writeSize = nonNegInt(cmd, 'write_size', 65536)
       if (streams === 0 || writeSize === 0) throw new Error('`streams` and `write_size` must be at least 1')
       const buf = pattern(Math.min(writeSize, Math.max(bytes, 1)))
-      return watched(hints, async (ctx) => {
+      return watched(stallMs, hints, async (ctx) => {
         const st = { opened: 0, written: 0, closed: 0, done: 0 }
         ctx.where = () => `sending: ${st.opened}/${streams} streams open, ${st.written}/${streams * bytes} bytes written, ` +
           `${st.closed} half-closed, ${st.done} sink counts received`
@@ -270,7 +271,7 @@ function createBench ({ open, hints }) {
       const count = nonNegInt(cmd, 'count')
       const size = nonNegInt(cmd, 'size', 64)
       if (size === 0 || size > 1 << 20) throw new Error('`size` must be 1..=1048576')
-      return watched(hints, async (ctx) => {
+      return watched(stallMs, hints, async (ctx) => {
         const warmup = Math.min(Math.floor(count / 10), 100)
         const samples = new Float64Array(count)
         let i = 0
@@ -297,7 +298,7 @@ function createBench ({ open, hints }) {
 
     async 'bench-open' (cmd) {
       const count = nonNegInt(cmd, 'count')
-      return watched(hints, async (ctx) => {
+      return watched(stallMs, hints, async (ctx) => {
         let i = 0
         let step = 'opening'
         ctx.where = () => `${step} stream ${i + 1} of ${count}`
@@ -322,7 +323,7 @@ function createBench ({ open, hints }) {
 
     async 'bench-hold' (cmd) {
       const count = nonNegInt(cmd, 'count')
-      return watched(hints, async (ctx) => {
+      return watched(stallMs, hints, async (ctx) => {
         let i = 0
         ctx.where = () => `opening stream ${i + 1} of ${count} to hold (${state.held.length} held so far)`
         const one = Buffer.from([7])
