@@ -164,13 +164,14 @@ function serve (bs, mode) {
 
 // Runs fn(ctx); fails when nothing moved for STALL_MS. ctx.tick() marks
 // progress, ctx.where() says what the command is waiting for, ctx.stage()
-// whether it waits for data ('data') or for the peer's FIN ('eof'); the
-// adapter's hints[stage] is added to the message.
+// at which stage: 'write' (bench-send's bulk writes), 'exchange' (the small
+// exchanges of the other commands) or 'eof' (waiting for the peer's FIN);
+// the adapter's hints[stage], if any, is added to the message.
 function watched (stallMs, hints, fn) {
   const ctx = {
     last: performance.now(),
     where: () => 'starting',
-    stage: () => 'data',
+    stage: () => 'exchange',
     tick () { this.last = performance.now() }
   }
   return new Promise((resolve, reject) => {
@@ -221,8 +222,8 @@ function percentile (sorted, q) {
  * The handlers of the benchmark commands, in the adapters' handler style
  * (resolve with the `ok` fields, throw for `error`).
  *   open(): Promise<bench stream>, opens an outbound stream
- *   hints:  { data, eof }: added to a stall message while waiting for data or
- *           for the peer's FIN (known bugs of the implementation)
+ *   hints:  { write, exchange, eof } (any of them): added to a stall message
+ *           at that stage (known bugs of the implementation)
  *   stallMs: the stall limit (default STALL_MS; tests make it short)
  */
 function createBench ({ open, hints, stallMs = STALL_MS }) {
@@ -251,7 +252,7 @@ function createBench ({ open, hints, stallMs = STALL_MS }) {
         const st = { opened: 0, written: 0, closed: 0, done: 0 }
         ctx.where = () => `sending: ${st.opened}/${streams} streams open, ${st.written}/${streams * bytes} bytes written, ` +
           `${st.closed} half-closed, ${st.done} sink counts received`
-        ctx.stage = () => st.written < streams * bytes ? 'data' : 'eof'
+        ctx.stage = () => st.written < streams * bytes ? 'write' : 'eof'
         const start = performance.now()
         const tasks = []
         for (let i = 0; i < streams; i++) {
@@ -302,7 +303,7 @@ function createBench ({ open, hints, stallMs = STALL_MS }) {
         let i = 0
         let step = 'opening'
         ctx.where = () => `${step} stream ${i + 1} of ${count}`
-        ctx.stage = () => step.startsWith('half-closing') ? 'eof' : 'data'
+        ctx.stage = () => step.startsWith('half-closing') ? 'eof' : 'exchange'
         const one = Buffer.from([7])
         const start = performance.now()
         for (; i < count; i++) {

@@ -39,7 +39,7 @@ class End {
     if (this.h === null) {
       this.early.push([kind, x])
     } else if (kind === 'data') {
-      this.h.data(x)
+      if (!this.opts.dropData) this.h.data(x)
     } else if (!this.opts.dropFin) {
       this.h.end()
     }
@@ -56,7 +56,7 @@ function setup (opts = {}) {
   const serverEnds = []
   const client = createBench({
     stallMs: 300,
-    hints: { eof: 'the test drops FINs', data: 'the test stalls data' },
+    hints: { eof: 'the test drops FINs', write: 'the test stalls writes' },
     ...opts,
     async open () {
       const a = new End(opts)
@@ -114,6 +114,13 @@ test('a stalled command fails with where it stood and the hint', async () => {
     /^Error: nothing moved for 0\.3 s while half-closing and reading to EOF on stream 1 of 3; the test drops FINs$/)
   await assert.rejects(client.handlers['bench-rr']({ count: 10 }),
     /reading to EOF after the half-close .*p50 .* us, p99 .* us\); the test drops FINs$/)
+})
+
+test('a stall in a small exchange has no hint when the adapter gives none', async () => {
+  const { server, client } = setup({ dropData: true })
+  await server.handlers['bench-serve']({ mode: 'echo' })
+  await assert.rejects(client.handlers['bench-hold']({ count: 2 }),
+    /^Error: nothing moved for 0\.3 s while opening stream 1 of 2 to hold \(0 held so far\)$/)
 })
 
 test('bad fields are errors, modes are kept', async () => {

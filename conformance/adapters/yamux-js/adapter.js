@@ -330,7 +330,7 @@ const bench = benchLib.createBench({
   },
   hints: {
     eof: 'yamux-js never delivers a FIN to the reader (README quirk 1)',
-    data: 'yamux-js loses data frames split across socket reads (README quirk 2)'
+    write: 'yamux-js loses data frames split across socket reads (README quirk 2)'
   }
 })
 
