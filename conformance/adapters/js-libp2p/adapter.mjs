@@ -23,6 +23,7 @@ if (typeof Promise.withResolvers !== 'function') {
 import net from 'node:net'
 import readline from 'node:readline'
 import { performance } from 'node:perf_hooks'
+import benchLib from '../js-common/bench.cjs'
 
 const EXIT_UNSUPPORTED = 89
 
@@ -99,6 +100,17 @@ if (process.env.YAMUX_WINDOW !== undefined && process.env.YAMUX_WINDOW !== '') {
     process.exit(EXIT_UNSUPPORTED)
   }
   muxerInit.streamOptions = { initialStreamWindowSize: w, maxStreamWindowSize: Math.max(w, 16 * 1024 * 1024) }
+}
+// Set by `yamuxctl bench` to hold many idle streams (default limits: 1,000
+// inbound and 1,000 outbound streams).
+if (process.env.YAMUX_MAX_STREAMS !== undefined && process.env.YAMUX_MAX_STREAMS !== '') {
+  const n = Number(process.env.YAMUX_MAX_STREAMS)
+  if (!Number.isSafeInteger(n) || n < 0) {
+    logErr(`YAMUX_MAX_STREAMS=${process.env.YAMUX_MAX_STREAMS} is not a number`)
+    process.exit(2)
+  }
+  muxerInit.maxInboundStreams = n
+  muxerInit.maxOutboundStreams = n
 }
 
 // Loaded after the polyfill and the argument check.
@@ -326,6 +338,10 @@ async function runEcho (st) {
 
 function onInboundStream (evt) {
   const stream = evt.detail
+  if (bench.mode() !== 'off') {
+    bench.serve(benchStream(stream)) // bench-serve sink/echo: no events
+    return
+  }
   const st = newStreamState(stream, true)
   emit({ event: 'accepted', stream: st.id })
 }
@@ -380,6 +396,39 @@ if (args.role === 'server') {
     emit({ event: 'ready', addr: hostPort(socket.localAddress, socket.localPort) })
   })
 }
+
+// ---------------------------------------------------------------- benchmarks
+
+// A YamuxStream in the interface of ../js-common/bench.cjs, used the way
+// libp2p applications use it: send() and onDrain() for back-pressure,
+// 'message' events to read, close() to half-close.
+function benchStream (stream) {
+  return {
+    write (data) {
+      return stream.send(data) ? undefined : stream.onDrain()
+    },
+    end () {
+      return stream.close()
+    },
+    listen (h) {
+      stream.addEventListener('message', (evt) => { h.data(evt.data) })
+      stream.addEventListener('remoteCloseWrite', () => { h.end() })
+      stream.addEventListener('close', (evt) => {
+        if (evt.error != null) h.error(evt.error)
+        else if (stream.remoteWriteStatus !== 'closed') h.error(new Error('stream closed without FIN'))
+      })
+    },
+    pause () { if (stream.readStatus === 'readable') stream.pause() },
+    resume () { if (stream.readStatus === 'paused') stream.resume() }
+  }
+}
+
+const bench = benchLib.createBench({
+  async open () {
+    await sessionReady
+    return benchStream(await muxer.createStream())
+  }
+})
 
 // ---------------------------------------------------------------- commands
 
@@ -505,7 +554,9 @@ const handlers = {
   async 'no-echo' (cmd) {
     forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
     return {}
-  }
+  },
+
+  ...bench.handlers
 }
 
 async function execute (cmd) {

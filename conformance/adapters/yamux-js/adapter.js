@@ -8,6 +8,7 @@
 const net = require('node:net')
 const readline = require('node:readline')
 const util = require('node:util')
+const benchLib = require('../js-common/bench.cjs')
 
 const EXIT_UNSUPPORTED = 89
 
@@ -88,6 +89,16 @@ if (process.env.YAMUX_WINDOW !== undefined && process.env.YAMUX_WINDOW !== '') {
     process.exit(EXIT_UNSUPPORTED)
   }
   config.maxStreamWindowSize = w
+}
+// Set by `yamuxctl bench` to hold many idle streams: the session resets an
+// inbound stream once it tracks more than acceptBacklog (default 256) streams.
+if (process.env.YAMUX_MAX_STREAMS !== undefined && process.env.YAMUX_MAX_STREAMS !== '') {
+  const n = Number(process.env.YAMUX_MAX_STREAMS)
+  if (!Number.isSafeInteger(n) || n < 0) {
+    logErr(`YAMUX_MAX_STREAMS=${process.env.YAMUX_MAX_STREAMS} is not a number`)
+    process.exit(2)
+  }
+  config.acceptBacklog = n
 }
 
 // The Client constructor takes no inbound-stream callback; the callback is
@@ -191,6 +202,10 @@ function closeAfterWrites (st) {
 // ---------------------------------------------------------------- session
 
 function onInboundStream (stream) {
+  if (bench.mode() !== 'off') {
+    bench.serve(benchStream(stream)) // bench-serve sink/echo: no events
+    return
+  }
   const st = newStreamState(stream, true)
   emit({ event: 'accepted', stream: st.id })
 }
@@ -261,6 +276,63 @@ if (args.role === 'server') {
     emit({ event: 'ready', addr: hostPort(socket.localAddress, socket.localPort) })
   })
 }
+
+// ---------------------------------------------------------------- benchmarks
+
+// Resolves once the stream's queued writes are done ('drain'); rejects on an
+// 'error' or when the stream is destroyed first.
+function drained (stream) {
+  return new Promise((resolve, reject) => {
+    const done = (err) => {
+      stream.off('drain', onDrain)
+      stream.off('error', done)
+      stream.off('close', onClose)
+      if (err) reject(err)
+      else resolve()
+    }
+    const onDrain = () => done()
+    const onClose = () => done(new Error('stream destroyed'))
+    stream.on('drain', onDrain)
+    stream.on('error', done)
+    stream.on('close', onClose)
+  })
+}
+
+// A yamux-js Stream (a Node Duplex) in the interface of
+// ../js-common/bench.cjs: write() with 'drain' for back-pressure, 'data' /
+// 'end' / 'error' to read, close() (FIN) once the queued writes are done.
+function benchStream (stream) {
+  return {
+    write (data) {
+      return stream.write(data) ? undefined : drained(stream)
+    },
+    async end () {
+      if (stream.writableLength > 0) await drained(stream)
+      stream.close()
+    },
+    listen (h) {
+      stream.on('data', h.data)
+      stream.on('end', h.end)
+      stream.on('error', h.error)
+    },
+    pause () { stream.pause() },
+    resume () { stream.resume() }
+  }
+}
+
+const bench = benchLib.createBench({
+  async open () {
+    await sessionReady
+    const before = sessionErrors
+    const stream = session.open()
+    if (sessionErrors > before) throw lastSessionError
+    return benchStream(stream)
+  },
+  hints: {
+    eof: 'yamux-js never delivers a FIN to the reader (README quirk 1)',
+    write: 'yamux-js loses data frames split across socket reads (README quirk 2)'
+  }
+})
 
 // ---------------------------------------------------------------- commands
 
@@ -365,7 +437,9 @@ const handlers = {
   async 'no-echo' (cmd) {
     forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
     return {}
-  }
+  },
+
+  ...bench.handlers
 }
 
 async function execute (cmd) {
