@@ -307,7 +307,11 @@ func (a *adapter) benchCommand(c *command) bool {
 					return
 				}
 			}
-			c.ok(map[string]interface{}{"elapsed_ms": ms(time.Since(start))})
+			reply := map[string]interface{}{"elapsed_ms": ms(time.Since(start))}
+			if hold {
+				reply["held"] = count
+			}
+			c.ok(reply)
 		}()
 	default:
 		return false
