@@ -10,9 +10,11 @@
 
 use serde_json::{json, Value};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// What the server side does with inbound streams (`bench-serve`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,21 +179,77 @@ async fn read_to_eof<S: AsyncRead + Unpin>(s: &mut S, what: &str) -> Result<Vec<
     }
 }
 
+/// Writes `bytes` bytes, half-closes, and reads the sink's 8-byte count to
+/// EOF. The read side is polled all along, not only after the writes: some
+/// implementations apply the peer's window updates only when the stream is
+/// read (tokio-yamux 0.3: `StreamHandle` takes its frames, window updates
+/// included, from a channel that only `poll_read` waits on), so a writer that
+/// does not read at the same time would wait for credit forever. Both sides
+/// are polled from this one task (no split, no lock); for the other
+/// implementations the extra `poll_read` just returns `Pending`.
 async fn send_one<S>(mut s: S, bytes: u64, write_size: usize) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let buf = pattern(write_size);
     let mut left = bytes;
-    while left > 0 {
-        let n = left.min(write_size as u64) as usize;
-        s.write_all(&buf[..n])
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        left -= n as u64;
-    }
-    s.shutdown().await.map_err(|e| format!("close: {e}"))?;
-    let ack = read_to_eof(&mut s, "reading the sink's count").await?;
+    let mut off = 0usize; // bytes of `buf` taken by the current write
+    let mut shut = false;
+    let mut ack = Vec::new();
+    let mut eof = false;
+    let mut rbuf = [0u8; 64];
+    std::future::poll_fn(|cx| {
+        while !eof {
+            let mut rb = ReadBuf::new(&mut rbuf);
+            match Pin::new(&mut s).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => eof = true,
+                Poll::Ready(Ok(())) => ack.extend_from_slice(rb.filled()),
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(format!("reading the sink's count: {e}")))
+                }
+                Poll::Pending => break,
+            }
+        }
+        while left > 0 {
+            if eof {
+                return Poll::Ready(Err(format!(
+                    "the sink ended the stream with {left} bytes still to send"
+                )));
+            }
+            let n = left.min(write_size as u64) as usize;
+            let chunk = buf.get(off..n).unwrap_or_default();
+            match Pin::new(&mut s).poll_write(cx, chunk) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err("write: wrote 0 bytes".to_string())),
+                Poll::Ready(Ok(k)) => {
+                    off += k;
+                    if off >= n {
+                        left -= n as u64;
+                        off = 0;
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(format!("write: {e}"))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if !shut {
+            match Pin::new(&mut s).poll_shutdown(cx) {
+                Poll::Ready(Ok(())) => shut = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(format!("close: {e}"))),
+                Poll::Pending => return Poll::Pending,
+            }
+            // The count may have come while we closed: read again.
+            if !eof {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        if eof {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await?;
     let count: [u8; 8] = ack
         .as_slice()
         .try_into()
@@ -328,6 +386,88 @@ mod tests {
         ));
         assert_eq!(p(r#"{"cmd":"open"}"#), None);
         assert_eq!(p(r#"{"cmd":"rss"}"#), Some(Ok(BenchCmd::Rss)));
+    }
+
+    /// A stream that, like tokio-yamux 0.3's `StreamHandle`, applies the
+    /// peer's window updates only on the read side: every write makes the
+    /// peer grant the credit back, but that update wakes only a task waiting
+    /// in `poll_read`, and a writer waiting for credit is not woken at all.
+    /// After the FIN it answers the byte count like a sink.
+    #[derive(Default)]
+    struct CreditOnRead {
+        credit: usize,
+        in_flight: usize,
+        reader: Option<std::task::Waker>,
+        written: u64,
+        shut: bool,
+        answered: bool,
+    }
+
+    impl AsyncRead for CreditOnRead {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let granted = std::mem::take(&mut self.in_flight);
+            self.credit += granted;
+            if self.shut {
+                if !self.answered {
+                    self.answered = true;
+                    buf.put_slice(&self.written.to_be_bytes());
+                }
+                return Poll::Ready(Ok(()));
+            }
+            self.reader = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for CreditOnRead {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            if self.credit == 0 {
+                return Poll::Pending; // no waker kept
+            }
+            let n = buf.len().min(self.credit);
+            self.credit -= n;
+            self.written += n as u64;
+            self.in_flight += n; // the peer's window update for these bytes
+            if let Some(w) = self.reader.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(
+            self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.shut = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn send_keeps_reading_while_it_writes() {
+        let s = CreditOnRead {
+            credit: 300,
+            ..CreditOnRead::default()
+        };
+        // A write-then-read sender waits forever on this stream; the guard
+        // only turns that hang into a failure.
+        let r = tokio::time::timeout(Duration::from_secs(10), send_one(s, 12_345, 4096)).await;
+        assert_eq!(r, Ok(Ok(())));
     }
 
     #[test]
