@@ -79,6 +79,15 @@ impl StreamState {
         }
     }
 
+    /// Frees the queue's memory once it is empty: an idle stream then
+    /// holds no heap memory for received data (the queue allocates again,
+    /// for a few chunks, when the next frame arrives).
+    fn release_empty_buf(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = VecDeque::new();
+        }
+    }
+
     /// Moves up to `max` buffered bytes into `out` as `Bytes` (no copy);
     /// returns the count.
     pub(crate) fn take_chunks(&mut self, max: usize, out: &mut Vec<Bytes>) -> usize {
@@ -101,6 +110,7 @@ impl StreamState {
         self.unreported = self
             .unreported
             .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        self.release_empty_buf();
         n
     }
 
@@ -125,6 +135,43 @@ impl StreamState {
         self.unreported = self
             .unreported
             .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        self.release_empty_buf();
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(chunks: &[&'static [u8]]) -> StreamState {
+        let mut s = StreamState::new(false, INITIAL_WINDOW);
+        for c in chunks {
+            s.buf.push_back(Bytes::from_static(c));
+            s.buffered += c.len();
+        }
+        s
+    }
+
+    #[test]
+    fn a_drained_queue_holds_no_memory() {
+        let mut s = with(&[b"abc", b"de"]);
+        let mut dst = [0u8; 4];
+        assert_eq!(s.copy_out(&mut dst), 4);
+        assert_eq!(&dst, b"abcd");
+        assert!(s.buf.capacity() > 0, "one byte still queued");
+        let mut rest = [0u8; 8];
+        assert_eq!(s.copy_out(&mut rest), 1);
+        assert_eq!(rest[0], b'e');
+        assert_eq!(s.buf.capacity(), 0);
+        assert_eq!((s.buffered, s.unreported), (0, 5));
+
+        let mut s = with(&[b"xyz"]);
+        let mut out = Vec::new();
+        assert_eq!(s.take_chunks(2, &mut out), 2);
+        assert!(s.buf.capacity() > 0);
+        assert_eq!(s.take_chunks(10, &mut out), 1);
+        assert_eq!(s.buf.capacity(), 0);
+        assert_eq!(out.concat(), b"xyz");
     }
 }
