@@ -933,7 +933,7 @@ impl Connection {
         st.unreported = st
             .unreported
             .saturating_add(u32::try_from(st.buffered).unwrap_or(u32::MAX));
-        st.buf = std::collections::VecDeque::new();
+        st.buf.clear();
         st.buffered = 0;
         if st.in_backlog {
             st.in_backlog = false;

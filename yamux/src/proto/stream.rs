@@ -32,6 +32,51 @@ impl ResetKind {
     }
 }
 
+/// Received chunks not yet read, in order. The first is held inline, so a
+/// stream that never has more than one chunk waiting (requests and
+/// responses, a reader keeping up) never allocates for it, and an idle
+/// stream holds no heap memory; the queue behind it is freed when it
+/// drains.
+#[derive(Debug, Default)]
+pub(crate) struct RecvQueue {
+    /// The oldest chunk; `None` only when `rest` is empty too.
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
+}
+
+impl RecvQueue {
+    pub(crate) fn push_back(&mut self, b: Bytes) {
+        if self.first.is_none() {
+            self.first = Some(b);
+        } else {
+            self.rest.push_back(b);
+        }
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Bytes> {
+        self.first.as_mut()
+    }
+
+    fn pop_front(&mut self) -> Option<Bytes> {
+        let b = self.first.take();
+        self.first = self.rest.pop_front();
+        if self.rest.is_empty() && self.rest.capacity() > 0 {
+            self.rest = VecDeque::new();
+        }
+        b
+    }
+
+    /// Drops every chunk and the queue's memory.
+    pub(crate) fn clear(&mut self) {
+        *self = RecvQueue::default();
+    }
+
+    #[cfg(test)]
+    fn heap_capacity(&self) -> usize {
+        self.rest.capacity()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct StreamState {
     pub(crate) outbound: bool,
@@ -53,7 +98,7 @@ pub(crate) struct StreamState {
     pub(crate) recv_max: u32,
     /// Read by the application, not yet returned as credit.
     pub(crate) unreported: u32,
-    pub(crate) buf: VecDeque<Bytes>,
+    pub(crate) buf: RecvQueue,
     pub(crate) buffered: usize,
     pub(crate) last_credit_at: Option<Instant>,
 }
@@ -73,18 +118,9 @@ impl StreamState {
             recv_window: window,
             recv_max: window,
             unreported: 0,
-            buf: VecDeque::new(),
+            buf: RecvQueue::default(),
             buffered: 0,
             last_credit_at: None,
-        }
-    }
-
-    /// Frees the queue's memory once it is empty: an idle stream then
-    /// holds no heap memory for received data (the queue allocates again,
-    /// for a few chunks, when the next frame arrives).
-    fn release_empty_buf(&mut self) {
-        if self.buf.is_empty() && self.buf.capacity() > 0 {
-            self.buf = VecDeque::new();
         }
     }
 
@@ -110,7 +146,6 @@ impl StreamState {
         self.unreported = self
             .unreported
             .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        self.release_empty_buf();
         n
     }
 
@@ -135,7 +170,6 @@ impl StreamState {
         self.unreported = self
             .unreported
             .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        self.release_empty_buf();
         n
     }
 }
@@ -155,23 +189,31 @@ mod tests {
 
     #[test]
     fn a_drained_queue_holds_no_memory() {
-        let mut s = with(&[b"abc", b"de"]);
+        let mut s = with(&[b"abc", b"de", b"f"]);
+        assert!(
+            s.buf.heap_capacity() > 0,
+            "three chunks: two behind the first"
+        );
         let mut dst = [0u8; 4];
         assert_eq!(s.copy_out(&mut dst), 4);
         assert_eq!(&dst, b"abcd");
-        assert!(s.buf.capacity() > 0, "one byte still queued");
         let mut rest = [0u8; 8];
-        assert_eq!(s.copy_out(&mut rest), 1);
-        assert_eq!(rest[0], b'e');
-        assert_eq!(s.buf.capacity(), 0);
-        assert_eq!((s.buffered, s.unreported), (0, 5));
+        assert_eq!(s.copy_out(&mut rest), 2);
+        assert_eq!(&rest[..2], b"ef");
+        assert_eq!(s.buf.heap_capacity(), 0);
+        assert_eq!((s.buffered, s.unreported), (0, 6));
+        assert_eq!(s.copy_out(&mut rest), 0);
 
+        // one chunk at a time never allocates
         let mut s = with(&[b"xyz"]);
+        assert_eq!(s.buf.heap_capacity(), 0);
         let mut out = Vec::new();
         assert_eq!(s.take_chunks(2, &mut out), 2);
-        assert!(s.buf.capacity() > 0);
         assert_eq!(s.take_chunks(10, &mut out), 1);
-        assert_eq!(s.buf.capacity(), 0);
-        assert_eq!(out.concat(), b"xyz");
+        s.buf.push_back(Bytes::from_static(b"!"));
+        s.buffered += 1;
+        assert_eq!(s.take_chunks(10, &mut out), 1);
+        assert_eq!(s.buf.heap_capacity(), 0);
+        assert_eq!(out.concat(), b"xyz!");
     }
 }
