@@ -341,6 +341,16 @@ impl Pair {
     pub fn ok(&self) -> bool {
         self.setup_error.is_none() && self.checks.iter().all(|c| c.outcome == Outcome::Pass)
     }
+
+    /// Something failed that another run might not: a set-up failure, a
+    /// failed check or a harness error (an unsupported check stays so).
+    pub fn worth_retrying(&self) -> bool {
+        self.setup_error.is_some()
+            || self
+                .checks
+                .iter()
+                .any(|c| matches!(c.outcome, Outcome::Fail | Outcome::Error))
+    }
 }
 
 type Trace = Arc<Mutex<Vec<String>>>;
@@ -914,8 +924,8 @@ async fn ping_check(a: &mut Driver) -> Check {
 }
 
 /// Every ordered pair of installed implementations, `jobs` pairs at a time;
-/// a pair with a failed check is run once more (`retries`), and the second
-/// result kept.
+/// a pair with a failed check (not merely an unsupported one) is run once
+/// more (`retries`), and the second result kept.
 pub async fn interop(impls: &[Implementation], jobs: usize, retries: u32) -> Vec<Pair> {
     let sem = Arc::new(Semaphore::new(jobs.max(1)));
     let mut futs = Vec::new();
@@ -926,7 +936,7 @@ pub async fn interop(impls: &[Implementation], jobs: usize, retries: u32) -> Vec
                 let _p = sem.acquire().await;
                 let mut p = interop_pair(c, s).await;
                 let mut n = 0;
-                while !p.ok() && n < retries {
+                while p.worth_retrying() && n < retries {
                     n += 1;
                     p = interop_pair(c, s).await;
                 }

@@ -435,7 +435,8 @@ fn matrix(args: ConformArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<Exi
     let pairs = if args.no_interop {
         Vec::new()
     } else {
-        let pj = (opts.jobs / 4).clamp(1, 8);
+        // Pairs move a few MiB each and mostly wait: half the case jobs.
+        let pj = (opts.jobs / 2).clamp(1, 8);
         rt.block_on(matrix::interop(&installed, pj, args.retries.min(1)))
     };
     let elapsed = start.elapsed();
