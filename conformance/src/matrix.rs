@@ -1265,7 +1265,9 @@ pub fn comparable(md: &str) -> String {
             } else if l.starts_with(NOTES_MARKER) {
                 interop = false;
             }
-            !l.starts_with(TIMING_PREFIX) && !(interop && l.starts_with("- "))
+            let timing = l.starts_with(TIMING_PREFIX);
+            let observed = interop && l.starts_with("- ");
+            !(timing || observed)
         })
         .collect::<Vec<_>>()
         .join("\n")
