@@ -954,17 +954,7 @@ fn cell(o: Outcome, flaky: bool) -> &'static str {
     if flaky {
         return "≈";
     }
-    match o {
-        Outcome::Pass => "✓",
-        Outcome::Fail => "×",
-        Outcome::NonStrict => "~",
-        Outcome::Info => "i",
-        Outcome::Unsupported => "?",
-        Outcome::Skip => "-",
-        Outcome::Xfail => "x",
-        Outcome::Xpass => "!",
-        Outcome::Error => "E",
-    }
+    crate::report::symbol(o)
 }
 
 /// Renders docs/matrix.md. `generated` is the timing line (ignored by the

@@ -187,6 +187,16 @@ async fn read_to_eof<S: AsyncRead + Unpin>(s: &mut S, what: &str) -> Result<Vec<
 /// does not read at the same time would wait for credit forever. Both sides
 /// are polled from this one task (no split, no lock); for the other
 /// implementations the extra `poll_read` just returns `Pending`.
+/// Writes one byte and reads the echo (the server is in `echo`).
+async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> Result<(), String> {
+    s.write_all(&[7]).await.map_err(|e| format!("write: {e}"))?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
+    Ok(())
+}
+
 async fn send_one<S>(mut s: S, bytes: u64, write_size: usize) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -323,11 +333,7 @@ where
             let start = Instant::now();
             for _ in 0..count {
                 let mut s = open().await?;
-                s.write_all(&[7]).await.map_err(|e| format!("write: {e}"))?;
-                let mut b = [0u8; 1];
-                s.read_exact(&mut b)
-                    .await
-                    .map_err(|e| format!("read: {e}"))?;
+                exchange_one(&mut s).await?;
                 s.shutdown().await.map_err(|e| format!("close: {e}"))?;
                 read_to_eof(&mut s, "reading to EOF").await?;
             }
@@ -337,11 +343,7 @@ where
             let start = Instant::now();
             for _ in 0..count {
                 let mut s = open().await?;
-                s.write_all(&[7]).await.map_err(|e| format!("write: {e}"))?;
-                let mut b = [0u8; 1];
-                s.read_exact(&mut b)
-                    .await
-                    .map_err(|e| format!("read: {e}"))?;
+                exchange_one(&mut s).await?;
                 match held.lock() {
                     Ok(mut h) => h.push(s),
                     Err(p) => p.into_inner().push(s),
