@@ -65,6 +65,8 @@ pub struct Failure {
 pub enum Ended {
     /// Every step ran (failures may have been recorded).
     Completed,
+    /// The case's time limit stopped it; its failures include the timeout.
+    OutOfTime,
     /// The adapter answered `unsupported`, or exited with 89.
     Unsupported(String),
     /// Harness problem.
@@ -711,22 +713,24 @@ impl Peer {
         self.finish(ended).await
     }
 
-    /// The step being run when a case ran out of time (0: none started).
-    pub fn current_step(&self) -> usize {
-        self.current_step
-    }
-
-    /// What was recorded so far, for a case stopped from outside (its
-    /// time limit): the trace up to that point and the failures found.
-    pub fn interrupted(mut self) -> (PeerResult, Option<AdapterProc>) {
-        self.note(
-            "note",
-            format!("the case's time limit ended step {}", self.current_step),
-        );
+    /// What was recorded so far, for a case stopped by its time limit
+    /// `limit`: the trace up to that point, the failures found, and the
+    /// timeout naming the step it ended.
+    pub fn interrupted(
+        mut self,
+        case: &Case,
+        limit: Duration,
+    ) -> (PeerResult, Option<AdapterProc>) {
+        let step = self.current_step;
+        self.note("note", format!("the case's time limit ended step {step}"));
+        self.failures.push(Peer::timeout_result(
+            case,
+            &format!("after {} ms, in step {step}", limit.as_millis()),
+        ));
         let adapter = self.adapter.take();
         (
             PeerResult {
-                ended: Ended::Completed,
+                ended: Ended::OutOfTime,
                 failures: self.failures,
                 observations: self.observations,
                 trace: self.trace,

@@ -528,31 +528,9 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
     let run = tokio::time::timeout(limit, peer.run_steps(case)).await;
     let (pr, adapter) = match run {
         Ok(ended) => peer.finish(ended).await,
-        Err(_) => {
-            // Out of time: the outcome follows the case's level, and the
-            // trace so far is kept (it shows where the case hung).
-            let step = peer.current_step();
-            let (pr, adapter) = peer.interrupted();
-            res.trace = pr.trace;
-            res.failures = pr.failures;
-            res.observations = pr.observations;
-            res.failures.push(Peer::timeout_result(
-                case,
-                &format!("after {} ms, in step {step}", limit.as_millis()),
-            ));
-            res.outcome = if res.failures.iter().any(|f| f.level == Level::Must) {
-                Outcome::Fail
-            } else if res.failures.iter().any(|f| f.level == Level::Should) {
-                Outcome::NonStrict
-            } else {
-                Outcome::Info
-            };
-            if let Some(mut ad) = adapter {
-                res.stderr = ad.finish_with_stderr().await.1;
-            }
-            res.duration_ms = start.elapsed().as_millis() as u64;
-            return res;
-        }
+        // Out of time: the trace so far is kept (it shows where the case
+        // hung) and the outcome follows the failures' levels.
+        Err(_) => peer.interrupted(case, limit),
     };
     if let Some(mut ad) = adapter {
         let (code, stderr) = ad.finish_with_stderr().await;
@@ -576,7 +554,7 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
             res.message = Some(m);
             Outcome::Error
         }
-        Ended::Completed => verdict(case.level, &res.failures),
+        Ended::Completed | Ended::OutOfTime => verdict(case.level, &res.failures),
     };
     res
 }
