@@ -1164,11 +1164,7 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
                     line.push_str(" |");
                     continue;
                 };
-                let flaky = all
-                    .iter()
-                    .find(|i| &i.name == sv)
-                    .and_then(|i| i.expectations.interop_flaky(c));
-                if let Some(f) = flaky {
+                if let Some(f) = pair_flaky(all, c, sv) {
                     // the cell does not depend on this run's outcome
                     line.push_str(" ≈ |");
                     notes.push(format!("{c} → {sv}: flaky: {}", one_line(&f.reason, 300)));
@@ -1201,11 +1197,7 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
             }
             let _ = writeln!(s, "{line}");
         }
-        let is_flaky_pair = |p: &&Pair| {
-            all.iter()
-                .find(|i| i.name == p.server)
-                .is_some_and(|i| i.expectations.interop_flaky(&p.client).is_some())
-        };
+        let is_flaky_pair = |p: &&Pair| pair_flaky(all, &p.client, &p.server).is_some();
         let ok = pairs.iter().filter(|p| p.ok() && !is_flaky_pair(p)).count();
         let flaky = pairs.iter().filter(is_flaky_pair).count();
         let _ = writeln!(
@@ -1219,6 +1211,17 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
         s.push('\n');
     }
     s
+}
+
+/// The server's `interop_flaky` entry for the pair `client` → `server`.
+fn pair_flaky<'a>(
+    all: &'a [ImplResults],
+    client: &str,
+    server: &str,
+) -> Option<&'a crate::run::InteropFlaky> {
+    all.iter()
+        .find(|i| i.name == server)
+        .and_then(|i| i.expectations.interop_flaky(client))
 }
 
 fn is_flaky(imp: &ImplResults, r: &CaseResult) -> bool {
