@@ -8,6 +8,10 @@ use crate::frame::DEFAULT_MAX_BODY_LEN;
 /// signalling (`flow.initial-window`): 256 KiB.
 pub const INITIAL_WINDOW: u32 = 256 * 1024;
 
+/// Default [`Config::max_session_receive_buffer`]: 64 MiB
+/// (`limits.receive-budget`).
+pub const DEFAULT_SESSION_RECEIVE_BUFFER: usize = 64 * 1024 * 1024;
+
 /// When an inbound stream is acknowledged (`stream.ack-timing`,
 /// `backlog.lazy-ack`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,6 +60,22 @@ pub struct Faults {
     pub double_ack: bool,
     /// Deliver Data that arrives after the peer's FIN.
     pub accept_data_after_fin: bool,
+    /// Add the Length of a received `WU|RST` to the send credit, as if it
+    /// were an increment (`length.rst`).
+    pub rst_length_as_credit: bool,
+    /// Panic on a Window Update that would lift send credit above 2^32−1
+    /// (`flow.overflow`) instead of ending the session with GA(1): a peer
+    /// crashes the process.
+    pub panic_on_window_overflow: bool,
+    /// Queue every Ping answer, however many are waiting, and keep reading
+    /// the transport while they pile up (`limits.replies`): a peer that
+    /// pings and never reads grows memory without bound.
+    pub unbounded_pong_queue: bool,
+    /// Switch the session receive budget off (`limits.receive-budget`):
+    /// unread data is held up to every stream's full window, so a peer
+    /// opening many streams and filling them grows memory far past
+    /// `max_session_receive_buffer`.
+    pub ignore_receive_budget: bool,
 }
 
 /// Session configuration. Build with `Config::default()` and set fields.
@@ -100,6 +120,16 @@ pub struct Config {
     /// Largest Data body the decoder accepts. Default
     /// [`DEFAULT_MAX_BODY_LEN`] (16 MiB).
     pub max_frame_body: u32,
+    /// Session receive budget (`limits.receive-budget`): bytes received
+    /// and not yet read, over all streams of the session, each chunk
+    /// charged [`CHUNK_OVERHEAD`](crate::proto::CHUNK_OVERHEAD) bytes
+    /// more. A Data frame that would take the total above it resets its
+    /// stream (`WU|RST`, the stream's unread data dropped) instead of
+    /// being buffered; while less than 256 KiB of it is free, new inbound
+    /// streams are refused with `WU|RST`, and window growth beyond 256 KiB
+    /// (a larger `receive_window`, auto-tuning) is granted only from what
+    /// is free. At least 256 KiB. Default 64 MiB, sized for a server.
+    pub max_session_receive_buffer: usize,
     /// Deliberate bugs (test-only).
     #[cfg(feature = "faults")]
     pub faults: Faults,
@@ -122,6 +152,7 @@ impl Default for Config {
             stream_open_timeout: None,
             go_away_mode: GoAwayMode::Drain,
             max_frame_body: DEFAULT_MAX_BODY_LEN,
+            max_session_receive_buffer: DEFAULT_SESSION_RECEIVE_BUFFER,
             #[cfg(feature = "faults")]
             faults: Faults::default(),
         }
@@ -131,7 +162,8 @@ impl Default for Config {
 impl Config {
     /// The configuration with out-of-range values brought into range:
     /// windows at least 256 KiB, the cap at least the window, split size
-    /// at least 1, backlogs and stream limit at least 1.
+    /// at least 1, backlogs and stream limit at least 1, the session
+    /// receive budget at least 256 KiB.
     pub fn normalized(mut self) -> Config {
         self.receive_window = self.receive_window.max(INITIAL_WINDOW);
         self.max_receive_window = self.max_receive_window.max(self.receive_window);
@@ -139,6 +171,8 @@ impl Config {
         self.max_ack_backlog = self.max_ack_backlog.max(1);
         self.accept_backlog = self.accept_backlog.max(1);
         self.max_streams = self.max_streams.max(1);
+        self.max_session_receive_buffer =
+            self.max_session_receive_buffer.max(INITIAL_WINDOW as usize);
         self
     }
 }

@@ -113,6 +113,11 @@ pub enum Error {
     /// The maximum of concurrent streams is reached.
     #[error("too many streams")]
     TooManyStreams,
+    /// This side reset the stream because its data would have taken the
+    /// session's unread data past the receive budget
+    /// (`limits.receive-budget`); the unread data was dropped.
+    #[error("stream reset locally: the session receive budget is used up (limits.receive-budget)")]
+    ReceiveBudgetExceeded,
 }
 
 impl Clone for Error {
@@ -131,6 +136,7 @@ impl Clone for Error {
             Error::KeepAliveTimeout => Error::KeepAliveTimeout,
             Error::StreamIdsExhausted => Error::StreamIdsExhausted,
             Error::TooManyStreams => Error::TooManyStreams,
+            Error::ReceiveBudgetExceeded => Error::ReceiveBudgetExceeded,
         }
     }
 }
@@ -145,7 +151,9 @@ impl Error {
         match self {
             Error::StreamReset => io::ErrorKind::ConnectionReset,
             Error::StreamRefused => io::ErrorKind::ConnectionRefused,
-            Error::StreamResetLocally | Error::StreamClosed => io::ErrorKind::BrokenPipe,
+            Error::StreamResetLocally | Error::StreamClosed | Error::ReceiveBudgetExceeded => {
+                io::ErrorKind::BrokenPipe
+            }
             Error::Timeout | Error::KeepAliveTimeout => io::ErrorKind::TimedOut,
             // The transport's own kind (e.g. ConnectionReset) would look like
             // a stream reset; the session-level cause stays in the source.

@@ -6,6 +6,13 @@
 //! - [`session`]: the tokio [`Session`] and [`Stream`] driving it over any transport.
 //! - [`Config`], [`Error`]: configuration and typed errors.
 //!
+//! Resource bounds against a hostile peer (`limits.receive-budget`,
+//! `limits.replies` in docs/spec.md): unread data per session is held to
+//! [`Config::max_session_receive_buffer`] (64 MiB; the stream that would
+//! overflow it is reset, new streams are refused while it is full), and
+//! frames queued in answer to the peer to [`proto::MAX_PENDING_REPLY_BYTES`]
+//! (the session stops reading the transport past it).
+//!
 //! Rule IDs mentioned in the documentation (`flow.credit`, `ids.parity`, ...)
 //! are defined in `docs/spec.md`.
 #![forbid(unsafe_code)]

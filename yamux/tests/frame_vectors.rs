@@ -54,6 +54,7 @@ const RULES: &[&str] = &[
     "length.ping",
     "length.go-away",
     "length.rst",
+    "length.rst-code",
     "stream.open",
     "stream.accept",
     "stream.ack-timing",

@@ -35,7 +35,7 @@ use bytes::{Bytes, BytesMut};
 use crate::config::{AckPolicy, Config, GoAwayMode, INITIAL_WINDOW};
 use crate::error::{Error, ProtocolError};
 use crate::frame::{Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId};
-use crate::proto::{Connection, ReadResult, Role};
+use crate::proto::{Connection, ReadResult, Role, CHUNK_OVERHEAD};
 
 /// Most steps taken from one input.
 const MAX_STEPS: usize = 256;
@@ -117,6 +117,14 @@ impl FuzzConfig {
         c.stream_open_timeout = self
             .open_timeout
             .map(|s| Duration::from_millis(1 + u64::from(s) * 10));
+        // The session receive budget from the bits of `ack_backlog` that
+        // the backlog leaves unused (a new field would shift every input
+        // of the corpus): 0 keeps the default (64 MiB), n is 256 KiB +
+        // (n − 1) × 128 KiB, small enough for 16 streams to reach.
+        let budget_step = usize::from(self.ack_backlog >> 3);
+        if budget_step > 0 {
+            c.max_session_receive_buffer = INITIAL_WINDOW as usize + (budget_step - 1) * 128 * 1024;
+        }
         c.go_away_mode = if self.terminate_on_go_away {
             GoAwayMode::Terminate
         } else {
@@ -529,6 +537,7 @@ impl Harness {
             self.ping_requests.push(h.length);
         }
         let body_len = frame.body.len();
+        let held_before = self.c.receive_buffered();
         self.c.handle_frame(self.now, frame);
         if was_closed {
             return;
@@ -593,6 +602,15 @@ impl Harness {
                     return;
                 }
                 m.recv_credit -= i64::from(h.length);
+                let budget = self.config.max_session_receive_buffer;
+                if held_before + body_len + CHUNK_OVERHEAD > budget {
+                    // limits.receive-budget: the stream is reset, not fed.
+                    assert!(
+                        post.is_none_or(|p| p.reset),
+                        "{h} taking the session past its receive budget was buffered"
+                    );
+                    return;
+                }
                 m.received += body_len as u64;
                 if raw {
                     m.content_known = false;
@@ -603,7 +621,8 @@ impl Harness {
                     assert_eq!(after, before + body_len, "data not buffered");
                 }
             }
-            FrameType::WindowUpdate if h.length > 0 => {
+            // length.rst: the Length of WU|RST is never credit.
+            FrameType::WindowUpdate if h.length > 0 && !rst => {
                 let credit = m.send_credit + u64::from(h.length);
                 if credit > u64::from(u32::MAX) {
                     assert!(overflow, "credit overflow not detected");
@@ -724,6 +743,10 @@ impl Harness {
         assert!(c.live_streams() <= cfg.max_streams, "too many streams");
         assert!(c.accept_queue_len() <= cfg.accept_backlog, "accept queue");
         assert!(c.ack_backlog() <= cfg.max_ack_backlog, "ack backlog");
+        assert!(
+            c.receive_buffered() <= cfg.max_session_receive_buffer,
+            "unread data above the session receive budget"
+        );
         let max_window = cfg.max_receive_window.max(cfg.receive_window);
         let mut awaiting_ack = 0;
         let mut buffered = 0usize;
@@ -772,6 +795,10 @@ impl Harness {
         if !c.is_closed() {
             assert_eq!(c.ack_backlog(), awaiting_ack, "ack backlog counter");
         }
+        assert!(
+            buffered <= c.receive_buffered(),
+            "unread data not charged to the receive budget"
+        );
         assert!(
             buffered as u64 <= c.live_streams() as u64 * u64::from(max_window),
             "memory: {buffered} bytes buffered"

@@ -29,10 +29,20 @@ use crate::frame::{
     DecodeError, Flags, Frame, FrameType, GoAwayCode, Header, RawHeader, StreamId, HEADER_LEN,
 };
 
+pub use stream::CHUNK_OVERHEAD;
 use stream::{ResetKind, StreamState};
 
 /// Unanswered pings remembered at most.
 const MAX_OUTSTANDING_PINGS: usize = 1024;
+
+/// Bound on the frames queued in reaction to the peer's frames since the
+/// transmit buffer was last empty (`limits.replies`): Ping answers, ACKs,
+/// refusals and budget resets (`WU|RST`), credit returns. Past it, Ping
+/// answers and refusals are dropped, SYNs are ignored, and
+/// [`Connection::wants_input`] turns false so that the driver stops
+/// reading the transport until the peer reads what is queued. 256 KiB
+/// (21,845 frame headers).
+pub const MAX_PENDING_REPLY_BYTES: usize = 256 * 1024;
 
 /// Which side of the session this is (`ids.parity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +152,10 @@ pub struct Connection {
     go_away_sent: Option<GoAwayCode>,
     go_away_received: Option<GoAwayCode>,
     closed: Option<Error>,
+    /// Charge of every stream's unread data (`limits.receive-budget`).
+    held: usize,
+    /// Reply bytes queued since `out` was last seen empty (`limits.replies`).
+    reply_bytes: usize,
 }
 
 impl Connection {
@@ -178,6 +192,8 @@ impl Connection {
             go_away_sent: None,
             go_away_received: None,
             closed: None,
+            held: 0,
+            reply_bytes: 0,
         };
         if c.config.auto_tune {
             // A first ping measures the RTT that auto-tuning needs.
@@ -220,6 +236,62 @@ impl Connection {
     /// Inbound streams waiting to be accepted (`backlog.inbound`).
     pub fn accept_queue_len(&self) -> usize {
         self.accept_queue.len()
+    }
+
+    /// What unread data holds against the session receive budget:
+    /// received bytes not yet read plus [`CHUNK_OVERHEAD`] per queued
+    /// chunk (`limits.receive-budget`). Never above
+    /// [`Config::max_session_receive_buffer`].
+    pub fn receive_buffered(&self) -> usize {
+        self.held
+    }
+
+    /// False while more than [`MAX_PENDING_REPLY_BYTES`] of replies wait in
+    /// the transmit buffer (`limits.replies`): the caller should stop
+    /// feeding received frames until it has sent what is queued.
+    pub fn wants_input(&self) -> bool {
+        fault!(self.config, unbounded_pong_queue) || !self.replies_full()
+    }
+
+    fn replies_full(&self) -> bool {
+        !self.out.is_empty() && self.reply_bytes >= MAX_PENDING_REPLY_BYTES
+    }
+
+    /// Queues a frame sent in reaction to the peer (`limits.replies`).
+    /// A `droppable` one (Ping answer, refusal) is not queued past the
+    /// bound; returns whether it was.
+    fn push_reply(
+        &mut self,
+        typ: FrameType,
+        flags: Flags,
+        id: StreamId,
+        length: u32,
+        droppable: bool,
+    ) -> bool {
+        if self.out.is_empty() {
+            self.reply_bytes = 0;
+        }
+        let unbounded = fault!(self.config, unbounded_pong_queue);
+        if droppable && !unbounded && self.reply_bytes >= MAX_PENDING_REPLY_BYTES {
+            return false;
+        }
+        self.reply_bytes += HEADER_LEN;
+        self.push_header(typ, flags, id, length);
+        true
+    }
+
+    /// Receive window above 256 KiB that the budget can still cover for
+    /// one more stream (`limits.receive-budget`), at most `want`.
+    fn extra_window(&self, want: u32) -> u32 {
+        if fault!(self.config, ignore_receive_budget) {
+            return want;
+        }
+        let free = self
+            .config
+            .max_session_receive_buffer
+            .saturating_sub(self.held)
+            .saturating_sub(INITIAL_WINDOW as usize);
+        want.min(u32::try_from(free).unwrap_or(u32::MAX))
     }
 
     /// The Go Away code we sent, if any.
@@ -410,7 +482,8 @@ impl Connection {
         let id = self.next_id.ok_or(Error::StreamIdsExhausted)?;
         self.next_id = id.checked_add(2);
         let sid = StreamId::new(id);
-        let window = self.config.receive_window;
+        let window =
+            INITIAL_WINDOW + self.extra_window(self.config.receive_window - INITIAL_WINDOW);
         let mut st = StreamState::new(true, window);
         st.in_backlog = true;
         self.ack_backlog += 1;
@@ -547,7 +620,9 @@ impl Connection {
                 ReadResult::Blocked
             });
         }
+        let before = st.charge();
         let n = take(st, max);
+        self.held = self.held.saturating_sub(before - st.charge());
         if self.closed.is_none() {
             if self.config.ack_policy == AckPolicy::Lazy {
                 self.send_ack(id);
@@ -695,7 +770,8 @@ impl Connection {
             } else {
                 h.length
             };
-            self.push_header(FrameType::Ping, Flags::ACK, StreamId::SESSION, value);
+            // limits.replies: answers the peer does not read are dropped.
+            self.push_reply(FrameType::Ping, Flags::ACK, StreamId::SESSION, value, true);
         } else if h.flags.contains(Flags::ACK) {
             // ping.unsolicited: pongs we did not ask for are ignored.
             let Some(sent) = self.pings.remove(&h.length) else {
@@ -780,14 +856,30 @@ impl Connection {
                     st.recv_window -= h.length;
                     let drop =
                         h.flags.contains(Flags::SYN) && fault!(self.config, drop_syn_payload);
+                    let cost = frame.body.len() + CHUNK_OVERHEAD;
+                    let over = self.held + cost > self.config.max_session_receive_buffer
+                        && !fault!(self.config, ignore_receive_budget);
+                    if over && !drop {
+                        // limits.receive-budget: reset the stream rather
+                        // than hold more than the budget.
+                        self.reset_stream(id, ResetKind::Budget, false);
+                        return;
+                    }
                     if !drop {
-                        st.buffered += frame.body.len();
-                        st.buf.push_back(frame.body);
+                        st.push(frame.body);
+                        self.held += cost;
                         self.events.push_back(Event::Readable(id));
                     }
                 }
             }
-            FrameType::WindowUpdate if h.length > 0 && st.reset.is_none() => {
+            // length.rst, length.rst-code: with RST the Length is an error
+            // code (or nothing), never credit, so it cannot overflow.
+            FrameType::WindowUpdate
+                if h.length > 0
+                    && st.reset.is_none()
+                    && (!h.flags.contains(Flags::RST)
+                        || fault!(self.config, rst_length_as_credit)) =>
+            {
                 // flow.window-update, flow.overflow: checked arithmetic.
                 match st.send_credit.checked_add(h.length) {
                     Some(c) => {
@@ -798,6 +890,9 @@ impl Connection {
                         }
                     }
                     None => {
+                        if fault!(self.config, panic_on_window_overflow) {
+                            panic!("window update overflows the send credit of stream {id}");
+                        }
                         let credit = st.send_credit;
                         return self.protocol_error(ProtocolError::WindowOverflow {
                             stream: id,
@@ -846,12 +941,21 @@ impl Connection {
             self.protocol_error(ProtocolError::DuplicateSyn(id));
             return false;
         }
+        if self.replies_full() {
+            // limits.replies: the peer reads nothing we send; neither state
+            // nor an answer for its new streams.
+            return false;
+        }
+        let budget_full = self.held + INITIAL_WINDOW as usize
+            > self.config.max_session_receive_buffer
+            && !fault!(self.config, ignore_receive_budget);
         let refuse = self.go_away_sent.is_some() // goaway.after
             || self.go_away_received.is_some()
             || self.accept_queue.len() >= self.config.accept_backlog // backlog.inbound
-            || self.streams.len() >= self.config.max_streams;
+            || self.streams.len() >= self.config.max_streams
+            || budget_full; // limits.receive-budget
         if refuse {
-            self.push_wu(Flags::RST, id, 0);
+            self.push_reply(FrameType::WindowUpdate, Flags::RST, id, 0, true);
             return false;
         }
         self.streams
@@ -869,6 +973,8 @@ impl Connection {
         if fault!(self.config, never_ack) {
             return;
         }
+        // limits.receive-budget: the increment is what the budget covers.
+        let delta = self.extra_window(self.config.receive_window - INITIAL_WINDOW);
         let Some(st) = self.streams.get_mut(&id.val()) else {
             return;
         };
@@ -876,10 +982,9 @@ impl Connection {
             return;
         }
         st.acked = true;
-        let delta = self.config.receive_window - INITIAL_WINDOW;
         st.recv_window += delta;
         st.recv_max += delta;
-        self.push_wu(Flags::ACK, id, delta);
+        self.push_reply(FrameType::WindowUpdate, Flags::ACK, id, delta, false);
         if fault!(self.config, double_ack) {
             self.push_wu(Flags::ACK, id, 0);
         }
@@ -892,6 +997,13 @@ impl Connection {
         let auto_tune = self.config.auto_tune;
         let max = self.config.max_receive_window;
         let rtt = self.rtt;
+        let free = if fault!(self.config, ignore_receive_budget) {
+            usize::MAX
+        } else {
+            self.config
+                .max_session_receive_buffer
+                .saturating_sub(self.held)
+        };
         let Some(st) = self.streams.get_mut(&id.val()) else {
             return;
         };
@@ -904,7 +1016,9 @@ impl Connection {
                 if now.saturating_duration_since(last) < rtt.saturating_mul(4) && st.recv_max < max
                 {
                     let grown = st.recv_max.saturating_mul(2).min(max);
-                    if let Some(d) = delta.checked_add(grown - st.recv_max) {
+                    // limits.receive-budget: grow only into free budget.
+                    let fits = grown as usize <= free;
+                    if let Some(d) = delta.checked_add(grown - st.recv_max).filter(|_| fits) {
                         delta = d;
                         st.recv_max = grown;
                     }
@@ -914,7 +1028,7 @@ impl Connection {
         }
         st.unreported = 0;
         st.recv_window += delta;
-        self.push_wu(Flags::NONE, id, delta);
+        self.push_reply(FrameType::WindowUpdate, Flags::NONE, id, delta, false);
     }
 
     fn reset_stream(&mut self, id: StreamId, kind: ResetKind, _timeout: bool) {
@@ -933,8 +1047,8 @@ impl Connection {
         st.unreported = st
             .unreported
             .saturating_add(u32::try_from(st.buffered).unwrap_or(u32::MAX));
-        st.buf.clear();
-        st.buffered = 0;
+        self.held = self.held.saturating_sub(st.charge());
+        st.discard();
         if st.in_backlog {
             st.in_backlog = false;
             self.ack_backlog -= 1;
@@ -943,8 +1057,14 @@ impl Connection {
         let accepted = st.outbound || st.accepted;
         // Nothing is sent once the session is over (the transport is gone
         // or Go Away was the last frame).
-        if matches!(kind, ResetKind::Local | ResetKind::OpenTimeout) && self.closed.is_none() {
-            self.push_wu(Flags::RST, id, 0);
+        if self.closed.is_none() {
+            match kind {
+                ResetKind::Local | ResetKind::OpenTimeout => self.push_wu(Flags::RST, id, 0),
+                ResetKind::Budget => {
+                    self.push_reply(FrameType::WindowUpdate, Flags::RST, id, 0, false);
+                }
+                ResetKind::Remote | ResetKind::Refused => {}
+            }
         }
         if !accepted {
             // Reset before the application saw it: drop it from the queue.
@@ -967,6 +1087,7 @@ impl Connection {
             .is_some_and(|s| s.released && (s.reset.is_some() || (s.local_fin && s.remote_fin)));
         if done {
             if let Some(st) = self.streams.remove(&id.val()) {
+                self.held = self.held.saturating_sub(st.charge());
                 if st.in_backlog {
                     self.ack_backlog -= 1;
                 }

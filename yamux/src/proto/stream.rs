@@ -6,6 +6,11 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 
 use crate::config::INITIAL_WINDOW;
+
+/// Bookkeeping memory of one queued chunk (the queue slot, the
+/// allocation's header and rounding), charged against the receive budget
+/// on top of the chunk's bytes (`limits.receive-budget`).
+pub const CHUNK_OVERHEAD: usize = 64;
 use crate::error::Error;
 
 /// Why a stream ended abruptly.
@@ -19,6 +24,8 @@ pub(crate) enum ResetKind {
     Local,
     /// No ACK within the stream open timeout.
     OpenTimeout,
+    /// We reset it: its data would have exceeded the receive budget.
+    Budget,
 }
 
 impl ResetKind {
@@ -28,6 +35,7 @@ impl ResetKind {
             ResetKind::Refused => Error::StreamRefused,
             ResetKind::Local => Error::StreamResetLocally,
             ResetKind::OpenTimeout => Error::Timeout,
+            ResetKind::Budget => Error::ReceiveBudgetExceeded,
         }
     }
 }
@@ -100,6 +108,8 @@ pub(crate) struct StreamState {
     pub(crate) unreported: u32,
     pub(crate) buf: RecvQueue,
     pub(crate) buffered: usize,
+    /// Chunks in `buf` (each costs [`CHUNK_OVERHEAD`] on top of its bytes).
+    pub(crate) chunks: usize,
     pub(crate) last_credit_at: Option<Instant>,
 }
 
@@ -120,8 +130,31 @@ impl StreamState {
             unreported: 0,
             buf: RecvQueue::default(),
             buffered: 0,
+            chunks: 0,
             last_credit_at: None,
         }
+    }
+
+    /// What this stream's unread data costs against the session's receive
+    /// budget (`limits.receive-budget`): its bytes plus a fixed overhead per
+    /// chunk, so a flood of 1-byte frames is charged for the memory it
+    /// really takes.
+    pub(crate) fn charge(&self) -> usize {
+        self.buffered + self.chunks * CHUNK_OVERHEAD
+    }
+
+    /// Queues a received body.
+    pub(crate) fn push(&mut self, body: Bytes) {
+        self.buffered += body.len();
+        self.chunks += 1;
+        self.buf.push_back(body);
+    }
+
+    /// Drops every unread byte.
+    pub(crate) fn discard(&mut self) {
+        self.buf.clear();
+        self.buffered = 0;
+        self.chunks = 0;
     }
 
     /// Moves up to `max` buffered bytes into `out` as `Bytes` (no copy);
@@ -136,6 +169,7 @@ impl StreamState {
             if take == front.len() {
                 if let Some(b) = self.buf.pop_front() {
                     out.push(b);
+                    self.chunks -= 1;
                 }
             } else {
                 out.push(front.split_to(take));
@@ -161,8 +195,8 @@ impl StreamState {
                 d.copy_from_slice(s);
             }
             front.advance(take);
-            if front.is_empty() {
-                self.buf.pop_front();
+            if front.is_empty() && self.buf.pop_front().is_some() {
+                self.chunks -= 1;
             }
             n += take;
         }
@@ -181,8 +215,7 @@ mod tests {
     fn with(chunks: &[&'static [u8]]) -> StreamState {
         let mut s = StreamState::new(false, INITIAL_WINDOW);
         for c in chunks {
-            s.buf.push_back(Bytes::from_static(c));
-            s.buffered += c.len();
+            s.push(Bytes::from_static(c));
         }
         s
     }
@@ -201,7 +234,7 @@ mod tests {
         assert_eq!(s.copy_out(&mut rest), 2);
         assert_eq!(&rest[..2], b"ef");
         assert_eq!(s.buf.heap_capacity(), 0);
-        assert_eq!((s.buffered, s.unreported), (0, 6));
+        assert_eq!((s.buffered, s.unreported, s.chunks), (0, 6, 0));
         assert_eq!(s.copy_out(&mut rest), 0);
 
         // one chunk at a time never allocates
@@ -210,8 +243,8 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(s.take_chunks(2, &mut out), 2);
         assert_eq!(s.take_chunks(10, &mut out), 1);
-        s.buf.push_back(Bytes::from_static(b"!"));
-        s.buffered += 1;
+        s.push(Bytes::from_static(b"!"));
+        assert_eq!(s.chunks, 1);
         assert_eq!(s.take_chunks(10, &mut out), 1);
         assert_eq!(s.buf.heap_capacity(), 0);
         assert_eq!(out.concat(), b"xyz!");

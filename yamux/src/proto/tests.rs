@@ -414,6 +414,48 @@ fn remote_reset_fails_reads_and_writes() {
 }
 
 #[test]
+fn wu_rst_length_is_an_error_code_not_credit() {
+    // length.rst, length.rst-code: 42 is a code (go-yamux ResetWithError);
+    // u32::MAX would overflow the window if it were taken as credit.
+    for code in [42, u32::MAX] {
+        let mut s = server_with_stream();
+        s.recv(wu(1, Flags::RST, code));
+        assert!(s.c.close_reason().is_none(), "code {code}");
+        assert!(matches!(s.c.write(sid(1), b"x"), Err(Error::StreamReset)));
+        s.c.release(sid(1));
+        assert!(s.sent().is_empty(), "code {code}: no answer to the RST");
+        // The session stays usable: a fresh stream opens and carries data.
+        s.recv(wu(3, Flags::SYN, 0));
+        assert_eq!(s.c.accept().unwrap(), Some(sid(3)));
+        s.recv(data(3, Flags::NONE, b"hello"));
+        assert_eq!(s.read_all(sid(3)), b"hello");
+        assert_eq!(s.c.write(sid(3), b"hi").unwrap(), 2);
+        assert!(s.sent().iter().any(|f| f.header.stream_id == sid(3)));
+    }
+}
+
+#[test]
+fn data_rst_with_a_body_resets_and_the_session_reads_on() {
+    // length.rst: the body of a D|RST is consumed (here: the frame arrives
+    // whole and is dropped) and the next frame is handled.
+    let mut s = server_with_stream();
+    s.recv(data(1, Flags::RST, &[0x2A; 10]));
+    assert!(s.c.close_reason().is_none());
+    let mut buf = [0u8; 16];
+    assert!(matches!(
+        s.c.read(s.now, sid(1), &mut buf),
+        Err(Error::StreamReset)
+    ));
+    s.recv(Frame::ping(Flags::SYN, 77));
+    let sent = s.sent();
+    assert!(
+        sent.iter()
+            .any(|f| f.header.typ == FrameType::Ping && f.header.length == 77),
+        "{sent:?}"
+    );
+}
+
+#[test]
 fn reset_before_accept_removes_the_stream_from_the_queue() {
     let mut s = T::new(Role::Server);
     s.recv(wu(1, Flags::SYN, 0));
@@ -835,6 +877,16 @@ mod faults {
         s.c.accept().unwrap();
         assert_eq!(s.read_all(sid(1)), b"ab");
     }
+
+    #[test]
+    fn rst_length_as_credit_overflows_the_window() {
+        let mut s = with_fault(Role::Server, |f| f.rst_length_as_credit = true);
+        s.recv(wu(1, Flags::SYN, 0));
+        s.c.accept().unwrap();
+        s.recv(wu(1, Flags::NONE, u32::MAX - 256 * KIB));
+        s.recv(wu(1, Flags::RST, 42));
+        assert_eq!(s.protocol_error(), Some("flow.overflow"));
+    }
 }
 
 #[test]
@@ -996,3 +1048,5 @@ fn a_stream_released_before_accept_is_not_accepted() {
     assert_eq!(s.c.accept_queue_len(), 0);
     assert_eq!(s.c.accept().unwrap(), None);
 }
+
+mod bounds;

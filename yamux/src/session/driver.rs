@@ -41,6 +41,9 @@ pub(super) struct Driver<T> {
     frames: Vec<Frame>,
     wbuf: BytesMut,
     read_done: bool,
+    /// The connection has too many replies queued (`limits.replies`):
+    /// the transport is not read until they are written.
+    input_paused: bool,
     read_err: Option<io::Error>,
     decode_err: Option<crate::frame::DecodeError>,
     write_err: Option<io::Error>,
@@ -84,6 +87,7 @@ where
             frames: Vec::new(),
             wbuf: BytesMut::new(),
             read_done: false,
+            input_paused: false,
             read_err: None,
             decode_err: None,
             write_err: None,
@@ -140,7 +144,7 @@ where
 
     /// Reads what the transport has and decodes whole frames.
     fn poll_input(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.read_done || self.decode_err.is_some() {
+        if self.read_done || self.decode_err.is_some() || self.input_paused {
             return false;
         }
         self.ensure_read_space();
@@ -297,6 +301,7 @@ where
                 if st.conn.transmit_len() < TRANSMIT_HIGH_WATER / 2 {
                     st.wake_space(SPACE_WAKE_BATCH);
                 }
+                self.input_paused = !st.conn.wants_input();
                 st.after();
                 // after() may set driver_woken for bytes we will take in
                 // the next round; that is fine.

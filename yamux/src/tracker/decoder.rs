@@ -831,6 +831,34 @@ mod tests {
     }
 
     #[test]
+    fn rst_frames_keep_framing_whatever_their_length() {
+        // length.rst: a D|RST body is still a body; a WU|RST Length (an
+        // error code, length.rst-code) is not.
+        let frames = vec![
+            Frame::window_update(StreamId::new(1), Flags::SYN, 0),
+            Frame::data(StreamId::new(1), Flags::RST, vec![0x2A; 10]),
+            Frame::window_update(StreamId::new(3), Flags::RST, 42),
+            Frame::ping(Flags::SYN, 7),
+        ];
+        let bytes = wire(&frames);
+        for split in [1, 12, 13, 4096] {
+            let mut d = ByteDecoder::new(DecoderConfig::default());
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(split) {
+                d.feed(chunk, &mut out);
+            }
+            d.finish(&mut out);
+            let got = frames_of(&out);
+            assert_eq!(got.len(), frames.len(), "split {split}: {out:?}");
+            for (g, want) in got.iter().zip(&frames) {
+                assert_eq!(g.1, want.header);
+                assert_eq!(g.2, want.body.to_vec());
+            }
+            assert_eq!(got[3].0, 12 + 22 + 12);
+        }
+    }
+
+    #[test]
     fn skips_and_reports_multistream_preamble() {
         let mut bytes = b"\x13/multistream/1.0.0\n\x0d/yamux/1.0.0\n".to_vec();
         let pre = bytes.len() as u64;

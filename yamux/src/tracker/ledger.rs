@@ -84,7 +84,8 @@ pub struct WindowChange {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FrameRecord {
     /// Credit change for Data and Window Update frames on a stream whose
-    /// opening was seen (otherwise the ledger is unknown).
+    /// opening was seen (otherwise the ledger is unknown). A Window Update
+    /// with RST grants nothing (`length.rst`), so it has none.
     pub window: Option<WindowChange>,
     /// The stream's phase after the frame.
     pub phase: Option<StreamPhase>,
@@ -92,6 +93,10 @@ pub struct FrameRecord {
     pub rtt: Option<Duration>,
     /// Findings added by this frame.
     pub findings: usize,
+    /// The error code the frame carries: the Length of a Go Away
+    /// (`goaway.codes`) or of a Window Update with RST (`length.rst-code`).
+    /// `None` for every other frame, `D|RST` included (its Length is a body).
+    pub code: Option<u32>,
 }
 
 /// Per-stream counters and state, for stats and the TUI.
@@ -121,6 +126,9 @@ pub struct StreamStats {
     pub last_data: [Option<Duration>; 2],
     /// When each side last got credit back after running out.
     pub unblocked_at: [Option<Duration>; 2],
+    /// The error code of the `WU|RST` that reset the stream
+    /// (`length.rst-code`); `None` while not reset, or reset by `D|RST`.
+    pub reset_code: Option<u32>,
     zero_since: [Option<Duration>; 2],
     acked: bool,
     fin: [bool; 2],
@@ -149,6 +157,7 @@ impl StreamStats {
             zero_window: [Duration::ZERO; 2],
             last_data: [None; 2],
             unblocked_at: [None; 2],
+            reset_code: None,
             zero_since: [None; 2],
             acked: opener.is_none(),
             fin: [false; 2],
@@ -308,6 +317,7 @@ impl Tracker {
                         format!("go away on stream {} instead of 0", h.stream_id),
                     );
                 }
+                rec.code = Some(h.length);
                 let code = GoAwayCode::new(h.length);
                 let mut f = Finding::new(
                     FindingKind::GoAway,
@@ -451,6 +461,14 @@ impl Tracker {
                             ),
                         ));
                     }
+                }
+            }
+            // length.rst, length.rst-code: the Length of a WU|RST is an error
+            // code, never credit; it is recorded, not added to the ledger.
+            FrameType::WindowUpdate if flags.contains(Flags::RST) => {
+                rec.code = Some(h.length);
+                if !matches!(st.phase, StreamPhase::Reset(_)) {
+                    st.reset_code = Some(h.length);
                 }
             }
             FrameType::WindowUpdate => {
@@ -743,6 +761,68 @@ mod tests {
             &h(FrameType::WindowUpdate, Flags::SYN, 1, 0),
         );
         assert_eq!(kinds(&t).last(), Some(&FindingKind::IdReuse));
+    }
+
+    #[test]
+    fn rst_length_is_a_code_not_credit() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        for (side, id, flags) in [
+            (Side::A, 1, Flags::SYN),
+            (Side::B, 1, Flags::ACK),
+            (Side::A, 3, Flags::SYN),
+            (Side::B, 3, Flags::ACK),
+        ] {
+            t.on_frame(side, ms(0), &h(FrameType::WindowUpdate, flags, id, 0));
+        }
+        // WU|RST with Length 42: a reset with code 42, no credit for A.
+        let r = t.on_frame(
+            Side::B,
+            ms(1),
+            &h(FrameType::WindowUpdate, Flags::RST, 1, 42),
+        );
+        assert_eq!(r.window, None);
+        assert_eq!(r.code, Some(42));
+        assert_eq!(r.phase, Some(StreamPhase::Reset(Side::B)));
+        let st = t.stream(1).unwrap();
+        assert_eq!(st.credit, [INITIAL_WINDOW; 2]);
+        assert_eq!(st.granted, [0, 0]);
+        assert_eq!(st.reset_code, Some(42));
+        // A Length that would overflow the window as credit is no finding.
+        let r = t.on_frame(
+            Side::A,
+            ms(2),
+            &h(FrameType::WindowUpdate, Flags::RST, 3, u32::MAX),
+        );
+        assert_eq!(r.code, Some(u32::MAX));
+        assert_eq!(t.stream(3).unwrap().credit, [INITIAL_WINDOW; 2]);
+        assert!(t.findings().is_empty(), "{:?}", kinds(&t));
+        // D|RST: the Length is a body counted against credit, not a code.
+        t.on_frame(
+            Side::A,
+            ms(3),
+            &h(FrameType::WindowUpdate, Flags::SYN, 5, 0),
+        );
+        let r = t.on_frame(Side::B, ms(4), &h(FrameType::Data, Flags::RST, 5, 10));
+        assert_eq!(r.code, None);
+        assert_eq!(
+            r.window.map(|w| (w.before, w.after)),
+            Some((INITIAL_WINDOW, INITIAL_WINDOW - 10))
+        );
+        assert_eq!(t.stream(5).unwrap().reset_code, None);
+        // A later WU|RST on the reset stream does not replace the code.
+        t.on_frame(
+            Side::A,
+            ms(5),
+            &h(FrameType::WindowUpdate, Flags::RST, 1, 7),
+        );
+        assert_eq!(t.stream(1).unwrap().reset_code, Some(42));
+        // A Go Away's code is reported too.
+        let r = t.on_frame(
+            Side::A,
+            ms(6),
+            &h(FrameType::GoAway, Flags::NONE, 0, 0x1005),
+        );
+        assert_eq!(r.code, Some(0x1005));
     }
 
     #[test]
