@@ -1,6 +1,7 @@
 //! The runner's side of the adapter protocol (docs/adapters.md): start an
 //! adapter process, send commands, read events, keep its stderr.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
+use crate::crash::{Exit, ExitKind};
 use crate::vector::Role;
 
 /// Exit code meaning "unsupported role/option" or "not installed".
@@ -50,6 +52,8 @@ pub struct AdapterProc {
     /// stderr lines so far.
     pub stderr: Arc<Mutex<Vec<String>>>,
     stderr_task: Option<tokio::task::JoinHandle<()>>,
+    /// Messages of the `crash` events it printed.
+    pub crash_events: Arc<Mutex<Vec<String>>>,
     next_id: u64,
 }
 
@@ -95,7 +99,9 @@ impl AdapterProc {
             source,
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let crash_events = Arc::new(Mutex::new(Vec::new()));
         if let Some(out) = child.stdout.take() {
+            let crashes = crash_events.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(out).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -104,7 +110,15 @@ impl AdapterProc {
                         continue;
                     }
                     let msg = match serde_json::from_str::<Value>(&line) {
-                        Ok(v @ Value::Object(_)) => AdapterMsg::Event(v),
+                        Ok(v @ Value::Object(_)) => {
+                            if v.get("event").and_then(Value::as_str) == Some("crash") {
+                                let m = v.get("message").and_then(Value::as_str).unwrap_or("");
+                                if let Ok(mut c) = crashes.lock() {
+                                    c.push(m.to_string());
+                                }
+                            }
+                            AdapterMsg::Event(v)
+                        }
                         _ => AdapterMsg::Invalid(line),
                     };
                     if tx.send(msg).is_err() {
@@ -136,6 +150,7 @@ impl AdapterProc {
             rx,
             stderr,
             stderr_task,
+            crash_events,
             next_id: 1,
         })
     }
@@ -184,27 +199,58 @@ impl AdapterProc {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Closes stdin, waits up to 2 s for exit, then kills. Returns the exit
     /// code (None when killed or signalled).
     pub async fn finish(&mut self) -> Option<i32> {
+        self.finish_exit().await.code()
+    }
+
+    /// Closes stdin, waits up to 2 s for exit, then kills; how it ended, and
+    /// whether it had ended before stdin was closed.
+    pub async fn finish_exit(&mut self) -> Exit {
+        let unasked = matches!(self.child.try_wait(), Ok(Some(_)));
         self.stdin = None;
-        match self.wait_exit(Duration::from_secs(2)).await {
-            Some(code) => code,
-            None => {
+        let kind = match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+            Ok(Ok(st)) => match (st.code(), st.signal()) {
+                (Some(c), _) => ExitKind::Code(c),
+                (None, Some(s)) => ExitKind::Signal(s),
+                (None, None) => ExitKind::Killed,
+            },
+            _ => {
                 let _ = self.child.kill().await;
-                None
+                ExitKind::Killed
             }
-        }
+        };
+        Exit { kind, unasked }
     }
 
     /// Closes stdin, waits for exit (killing after 2 s) and for the last
     /// stderr lines; returns (exit code, stderr).
     pub async fn finish_with_stderr(&mut self) -> (Option<i32>, Vec<String>) {
-        let code = self.finish().await;
+        let (exit, stderr) = self.finish_with_exit().await;
+        (exit.code(), stderr)
+    }
+
+    /// As [`AdapterProc::finish_with_stderr`], with the whole [`Exit`].
+    pub async fn finish_with_exit(&mut self) -> (Exit, Vec<String>) {
+        let exit = self.finish_exit().await;
         if let Some(t) = self.stderr_task.take() {
             let _ = tokio::time::timeout(Duration::from_millis(500), t).await;
         }
-        (code, self.stderr_lines())
+        (exit, self.stderr_lines())
+    }
+
+    /// The messages of the `crash` events seen so far.
+    pub fn crash_messages(&self) -> Vec<String> {
+        self.crash_events
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// stderr lines so far.

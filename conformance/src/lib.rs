@@ -7,6 +7,8 @@
 //! - [`adapter`]: the adapter protocol (docs/adapters.md) seen from the runner.
 //! - [`bench`]: the benchmark commands of the adapter protocol, shared with
 //!   the Rust adapters under `conformance/adapters/rust-common`.
+//! - [`crash`]: how a crash of the implementation under test is recognised.
+//! - [`resources`]: memory and CPU of the implementation under test, from /proc.
 //! - [`run`]: selection, parallel execution, retries, expectations, outcomes.
 //! - [`report`]: text, NDJSON and JUnit reports.
 #![forbid(unsafe_code)]
@@ -14,13 +16,17 @@
 pub mod adapter;
 #[path = "../adapters/rust-common/src/bench.rs"]
 pub mod bench;
+pub mod crash;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod liveness;
 pub mod matrix;
 pub mod paths;
 pub mod peer;
 pub mod reference;
 pub mod report;
+pub mod resilience;
+pub mod resources;
 pub mod run;
 pub mod selfcheck;
 pub mod spec;

@@ -60,8 +60,9 @@ pub fn discover(dir: &Path) -> Vec<String> {
 pub enum Install {
     /// Ready.
     Installed,
-    /// The adapter exits 89: the implementation is not installed here.
-    NotInstalled,
+    /// The adapter exits 89: the implementation is not installed here (the
+    /// reason is the last line the adapter printed on stderr, if any).
+    NotInstalled(String),
     /// Anything else (a crash, no `ready`).
     Broken(String),
 }
@@ -73,10 +74,23 @@ pub async fn probe(spec: &AdapterSpec) -> Install {
         Err(e) => return Install::Broken(e.to_string()),
     };
     let r = wait_ready(&mut p, SETUP_LIMIT).await;
-    p.finish().await;
+    let (_, stderr) = p.finish_with_stderr().await;
     match r {
         Ok(_) => Install::Installed,
-        Err((Outcome::Unsupported, _)) => Install::NotInstalled,
+        Err((Outcome::Unsupported, _)) => Install::NotInstalled(
+            stderr
+                .iter()
+                .rev()
+                .map(|l| l.trim())
+                .find(|l| !l.is_empty())
+                .map(|l| {
+                    l.strip_prefix("not installed:")
+                        .unwrap_or(l)
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default(),
+        ),
         Err((_, m)) => Install::Broken(m),
     }
 }
@@ -104,15 +118,15 @@ pub async fn run_cases(
     impls: &[Implementation],
     opts: &Options,
 ) -> Vec<ImplResults> {
-    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let slots = crate::resilience::Slots::new(opts.jobs);
     let futs = impls.iter().map(|imp| {
-        let sem = sem.clone();
+        let slots = slots.clone();
         let mut o = opts.clone();
         o.expectations = imp.expectations.clone();
         async move {
             let install = probe(&imp.spec).await;
             let results = if install == Install::Installed {
-                run_all_with(cases, &Iut::Adapter(imp.spec.clone()), &o, sem).await
+                run_all_with(cases, &Iut::Adapter(imp.spec.clone()), &o, slots).await
             } else {
                 Vec::new()
             };
@@ -128,6 +142,16 @@ pub async fn run_cases(
     futures::future::join_all(futs).await
 }
 
+/// Judges every result again against `expected` (after
+/// `--update-expected`: the matrix then shows what the new expectations
+/// file says of these very runs).
+pub fn rejudge(imp: &mut ImplResults, expected: Expectations) {
+    for r in &mut imp.results {
+        crate::run::apply_expectation(r, expected.find(&r.id, r.role));
+    }
+    imp.expectations = expected;
+}
+
 /// Results that differ from the expectations: an unexpected fail,
 /// non-strict or error, or an xpass. `(implementation, case@role, what)`.
 pub fn differences(all: &[ImplResults]) -> Vec<(String, String, String)> {
@@ -139,7 +163,11 @@ pub fn differences(all: &[ImplResults]) -> Vec<(String, String, String)> {
         for r in &imp.results {
             if matches!(
                 r.outcome,
-                Outcome::Fail | Outcome::NonStrict | Outcome::Error | Outcome::Xpass
+                Outcome::Crash
+                    | Outcome::Fail
+                    | Outcome::NonStrict
+                    | Outcome::Error
+                    | Outcome::Xpass
             ) {
                 out.push((imp.name.clone(), r.key(), reason(r)));
             }
@@ -201,12 +229,19 @@ fn one_line(s: &str, max: usize) -> String {
 /// Unsupported results are not listed (matrix.md shows the adapter's
 /// reason). Entries keyed `id@role`, or `id` when both roles agree.
 pub fn expectations_from(imp: &ImplResults) -> Expectations {
-    let mut by_case: BTreeMap<String, Vec<(String, Outcome, String)>> = BTreeMap::new();
+    // (role, outcome, reason, other outcomes accepted) per case.
+    type Entry = (String, Outcome, String, Vec<Outcome>);
+    let mut by_case: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for r in &imp.results {
         let old = imp.expectations.find(&r.id, r.role);
         let entry = match (r.outcome, old) {
-            (Outcome::Xfail, Some(e)) => Some((e.outcome, e.reason.clone())),
+            // Flaky entries are written by hand and kept as they are (below).
+            (_, Some(e)) if e.flaky => None,
+            (Outcome::Xfail, Some(e)) => Some((e.outcome, e.reason.clone(), e.or.clone())),
+            (Outcome::Crash, _) => {
+                Some((r.outcome, format!("observed: {}", reason(r)), Vec::new()))
+            }
             (Outcome::Fail | Outcome::NonStrict, _) => {
                 let spec = r.spec.first().cloned().unwrap_or_default();
                 let why = reason(r).replace("\\|", "|");
@@ -215,38 +250,43 @@ pub fn expectations_from(imp: &ImplResults) -> Expectations {
                 } else {
                     format!("{why} ({spec})")
                 };
-                Some((r.outcome, format!("observed: {why}")))
+                Some((r.outcome, format!("observed: {why}"), Vec::new()))
             }
             _ => None,
         };
-        if let Some((o, why)) = entry {
+        if let Some((o, why, or)) = entry {
             if !by_case.contains_key(&r.id) {
                 order.push(r.id.clone());
             }
             by_case
                 .entry(r.id.clone())
                 .or_default()
-                .push((r.role.to_string(), o, why));
+                .push((r.role.to_string(), o, why, or));
         }
     }
     let mut expected = Vec::new();
     for id in order {
         let list = &by_case[&id];
         let roles_of_case = imp.results.iter().filter(|r| r.id == id).count();
-        if list.len() == roles_of_case && list.len() > 1 && list.iter().all(|e| e.1 == list[0].1) {
+        if list.len() == roles_of_case
+            && list.len() > 1
+            && list.iter().all(|e| e.1 == list[0].1 && e.3 == list[0].3)
+        {
             expected.push(crate::run::Expected {
                 case: id.clone(),
                 outcome: list[0].1,
                 reason: list[0].2.clone(),
                 flaky: false,
+                or: list[0].3.clone(),
             });
         } else {
-            for (role, o, why) in list {
+            for (role, o, why, or) in list {
                 expected.push(crate::run::Expected {
                     case: format!("{id}@{role}"),
                     outcome: *o,
                     reason: why.clone(),
                     flaky: false,
+                    or: or.clone(),
                 });
             }
         }
@@ -957,6 +997,21 @@ fn cell(o: Outcome, flaky: bool) -> &'static str {
     crate::report::symbol(o)
 }
 
+/// The cell of a case result: a known crash stays a crash (it is the worst
+/// result, listed or not).
+pub(crate) fn result_cell(imp: &ImplResults, r: &CaseResult, flaky: bool) -> &'static str {
+    let known_crash = r.outcome == Outcome::Xfail
+        && imp
+            .expectations
+            .find(&r.id, r.role)
+            .is_some_and(|e| e.outcome == Outcome::Crash);
+    if known_crash {
+        crate::report::symbol(Outcome::Crash)
+    } else {
+        cell(r.outcome, flaky)
+    }
+}
+
 /// Renders docs/matrix.md. `generated` is the timing line (ignored by the
 /// comparison); `bugs` the file name of the reproductions.
 pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str) -> String {
@@ -972,7 +1027,8 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
         "Every case of the suite against every implementation with an adapter in \
          `conformance/adapters/`, compared with that implementation's `expected.json` \
          (known failures), then the implementations against each other. Symbols: \
-         ✓ pass · x known failure (listed in expected.json) · × unexpected MUST failure · \
+         ✓ pass · 💥 crash (the implementation died or stopped answering; listed or not) · \
+         x known failure (listed in expected.json) · × unexpected MUST failure · \
          ~ SHOULD missed · i information recorded · ? unsupported by the implementation's API \
          · ≈ listed as flaky (timing-sensitive) · ! listed but passed · E harness error. \
          Minimal reproductions of the MUST failures: [{bugs}]({bugs}).\n"
@@ -981,22 +1037,25 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
     let _ = writeln!(s, "## Implementations\n");
     let _ = writeln!(
         s,
-        "| adapter | implementation | status | runs | ✓ pass | x known fail | × fail | ~ non-strict | i info | ? unsupported | ≈ flaky | ! xpass | E error |"
+        "| adapter | implementation | status | runs | ✓ pass | 💥 crash | x known fail | × fail | ~ non-strict | i info | ? unsupported | ≈ flaky | ! xpass | E error |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for imp in all {
         let status = match &imp.install {
             Install::Installed => "installed".to_string(),
-            Install::NotInstalled => "not installed".to_string(),
+            Install::NotInstalled(why) if why.is_empty() => "not installed".to_string(),
+            Install::NotInstalled(why) => format!("not installed: {}", one_line(why, 80)),
             Install::Broken(m) => format!("broken: {}", one_line(m, 80)),
         };
         let mut c: BTreeMap<&str, usize> = BTreeMap::new();
         for r in &imp.results {
             let k = if is_flaky(imp, r) {
                 "flaky"
+            } else if result_cell(imp, r, false) == crate::report::symbol(Outcome::Crash) {
+                "crash"
             } else {
                 r.outcome.name()
             };
@@ -1005,7 +1064,7 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
         let g = |k: &str| c.get(k).copied().unwrap_or(0);
         let _ = writeln!(
             s,
-            "| {} | {} | {status} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {status} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             imp.name,
             if imp.implementation.is_empty() {
                 "-"
@@ -1014,6 +1073,7 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
             },
             imp.results.len(),
             g("pass"),
+            g("crash"),
             g("xfail"),
             g("fail"),
             g("non-strict"),
@@ -1072,7 +1132,7 @@ pub fn markdown(all: &[ImplResults], pairs: &[Pair], generated: &str, bugs: &str
                         Some(r) => {
                             let imp = installed[k];
                             let fl = is_flaky(imp, r);
-                            let _ = write!(line, " {} |", cell(r.outcome, fl));
+                            let _ = write!(line, " {} |", result_cell(imp, r, fl));
                             if fl {
                                 let why = imp
                                     .expectations
@@ -1411,6 +1471,9 @@ mod tests {
             observations: Vec::new(),
             trace: Vec::new(),
             stderr: Vec::new(),
+            resources: None,
+            ran: None,
+            ran_message: None,
         }
     }
 
@@ -1497,6 +1560,7 @@ mod tests {
             outcome: Outcome::Fail,
             reason: "observed once: hand-written".into(),
             flaky: false,
+            or: Vec::new(),
         };
         let i = imp(
             vec![result(
@@ -1543,12 +1607,14 @@ mod tests {
             outcome: Outcome::Fail,
             reason: "hand-written".into(),
             flaky: false,
+            or: Vec::new(),
         };
         let fl = Expected {
             case: "stream.z@client".into(),
             outcome: Outcome::Fail,
             reason: "timing".into(),
             flaky: true,
+            or: Vec::new(),
         };
         let i = imp(
             vec![
@@ -1561,6 +1627,119 @@ mod tests {
         assert_eq!(e.expected.len(), 2);
         assert_eq!(e.expected[0].reason, "hand-written");
         assert!(e.expected[1].flaky);
+    }
+
+    #[test]
+    fn update_expected_then_rejudge_shows_the_runs_as_the_new_file_does() {
+        // Ran as: stream.a fail (listed), stream.b fail (not listed yet),
+        // stream.c non-strict (listed as fail or non-strict), stream.d
+        // pass (listed as flaky).
+        let listed = vec![
+            Expected {
+                case: "stream.a".into(),
+                outcome: Outcome::Fail,
+                reason: "known".into(),
+                flaky: false,
+                or: Vec::new(),
+            },
+            Expected {
+                case: "stream.c@server".into(),
+                outcome: Outcome::Fail,
+                reason: "fail or non-strict under load".into(),
+                flaky: false,
+                or: vec![Outcome::NonStrict],
+            },
+            Expected {
+                case: "stream.d@server".into(),
+                outcome: Outcome::Fail,
+                reason: "timing".into(),
+                flaky: true,
+                or: Vec::new(),
+            },
+        ];
+        let mut i = imp(
+            vec![
+                result("stream.a", Role::Server, Level::Must, Outcome::Fail),
+                result("stream.b", Role::Server, Level::Must, Outcome::Fail),
+                result("stream.c", Role::Server, Level::Should, Outcome::NonStrict),
+                result("stream.d", Role::Server, Level::Must, Outcome::Pass),
+            ],
+            listed.clone(),
+        );
+        for r in &mut i.results {
+            crate::run::apply_expectation(r, i.expectations.find(&r.id, r.role));
+        }
+        let as_run: Vec<Outcome> = i.results.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            as_run,
+            [Outcome::Xfail, Outcome::Fail, Outcome::Xfail, Outcome::Pass]
+        );
+        let e = expectations_from(&i);
+        let cases: Vec<&str> = e.expected.iter().map(|x| x.case.as_str()).collect();
+        assert_eq!(
+            cases,
+            [
+                "stream.a@server",
+                "stream.b@server",
+                "stream.c@server",
+                "stream.d@server"
+            ]
+        );
+        assert_eq!(e.expected[2].or, [Outcome::NonStrict]);
+        assert!(e.expected[3].flaky);
+        rejudge(&mut i, e);
+        let now: Vec<Outcome> = i.results.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            now,
+            [
+                Outcome::Xfail,
+                Outcome::Xfail,
+                Outcome::Xfail,
+                Outcome::Pass
+            ]
+        );
+        assert!(differences(std::slice::from_ref(&i)).is_empty());
+        // stream.b's xfail cites what it did; the others keep their text.
+        assert!(i.results[1]
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("observed: step 2"));
+        assert_eq!(i.results[0].message.as_deref(), Some("known"));
+        // Judged again against nothing: every result is back as it ran.
+        rejudge(&mut i, Expectations::default());
+        let back: Vec<Outcome> = i.results.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            back,
+            [
+                Outcome::Fail,
+                Outcome::Fail,
+                Outcome::NonStrict,
+                Outcome::Pass
+            ]
+        );
+        assert_eq!(i.results[0].message, None);
+    }
+
+    #[test]
+    fn an_outcome_neither_listed_nor_accepted_stays_unexpected() {
+        let e = Expected {
+            case: "stream.a".into(),
+            outcome: Outcome::NonStrict,
+            reason: "memory".into(),
+            flaky: false,
+            or: Vec::new(),
+        };
+        let mut r = result("stream.a", Role::Server, Level::Must, Outcome::Fail);
+        crate::run::apply_expectation(&mut r, Some(&e));
+        assert_eq!(r.outcome, Outcome::Fail);
+        let e = Expected {
+            or: vec![Outcome::Fail],
+            ..e
+        };
+        crate::run::apply_expectation(&mut r, Some(&e));
+        assert_eq!(r.outcome, Outcome::Xfail);
+        assert_eq!(r.ran, Some(Outcome::Fail));
     }
 
     #[test]
@@ -1592,7 +1771,7 @@ mod tests {
         let b = ImplResults {
             name: "beta".into(),
             implementation: String::new(),
-            install: Install::NotInstalled,
+            install: Install::NotInstalled(String::new()),
             results: Vec::new(),
             expectations: Expectations::default(),
         };

@@ -82,6 +82,10 @@ pub fn config_from_env() -> Result<Config, String> {
             "no_goaway_on_error" => &mut faults.no_goaway_on_error,
             "double_ack" => &mut faults.double_ack,
             "accept_data_after_fin" => &mut faults.accept_data_after_fin,
+            "rst_length_as_credit" => &mut faults.rst_length_as_credit,
+            "panic_on_window_overflow" => &mut faults.panic_on_window_overflow,
+            "unbounded_pong_queue" => &mut faults.unbounded_pong_queue,
+            "ignore_receive_budget" => &mut faults.ignore_receive_budget,
             other => return Err(format!("YAMUX_FAULT={other:?} is not a fault name")),
         };
         *flag = true;
@@ -100,6 +104,10 @@ pub const FAULTS: &[&str] = &[
     "no_goaway_on_error",
     "double_ack",
     "accept_data_after_fin",
+    "rst_length_as_credit",
+    "panic_on_window_overflow",
+    "unbounded_pong_queue",
+    "ignore_receive_budget",
 ];
 
 type Out = mpsc::UnboundedSender<Value>;
@@ -415,7 +423,17 @@ async fn command(state: &Arc<State>, line: &str) {
                 None => emit(out, err(format!("unknown stream {sid}"))),
             }
         }
-        "reset" => {
+        "reset" | "reset-code" => {
+            // length.rst-code: the yamux crate sends every RST with Length
+            // 0, so only code 0 (no particular reason) can be honoured.
+            let code = v.get("code").and_then(Value::as_u64).unwrap_or(0);
+            if cmd == "reset-code" && code != 0 {
+                emit(
+                    out,
+                    json!({"event": "unsupported", "id": id, "message": "the yamux crate resets with Length 0 only: it has no API to send an error code"}),
+                );
+                return;
+            }
             let Some(sid) = stream else {
                 emit(out, err("missing stream".into()));
                 return;
@@ -500,6 +518,12 @@ async fn command(state: &Arc<State>, line: &str) {
                 }
             }
             emit(out, ok(json!({})));
+        }
+        "crash" => {
+            // The crash contract (docs/adapters.md, "Crashes"): a panic in a
+            // task, which the hook set by `main_with` turns into the death
+            // of the process.
+            tokio::spawn(async { panic!("deliberate crash (adapter crash command)") });
         }
         _ => emit(out, json!({"event": "unsupported", "id": id})),
     }
@@ -674,6 +698,14 @@ pub fn main_with(args: &[String]) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
+    // A panic in any task (the crate's driver included) ends the process
+    // with code 101 after Rust's `panicked at` message, as in rust-common:
+    // tokio alone would drop the task and leave a silent session.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::exit(101);
+    }));
     // One thread, as the other Rust adapters (rust-common): every
     // implementation is measured on the same runtime, and a single thread
     // saves the cross-thread wake-ups that show in latency tails.

@@ -83,6 +83,7 @@ pub const SCHEMA: &str = "yamux-conformance/v1";
 pub fn symbol(o: Outcome) -> &'static str {
     match o {
         Outcome::Pass => "✓",
+        Outcome::Crash => "💥",
         Outcome::Fail => "×",
         Outcome::NonStrict => "~",
         Outcome::Info => "i",
@@ -108,7 +109,7 @@ pub struct TextOptions {
 fn is_problem(o: Outcome) -> bool {
     matches!(
         o,
-        Outcome::Fail | Outcome::NonStrict | Outcome::Error | Outcome::Xpass
+        Outcome::Crash | Outcome::Fail | Outcome::NonStrict | Outcome::Error | Outcome::Xpass
     )
 }
 
@@ -348,6 +349,15 @@ pub fn junit(results: &[CaseResult], iut: &str, elapsed: Duration) -> Result<Str
                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
                 st.set_message(r.message.clone().unwrap_or_else(|| "harness error".into()));
                 st.set_type("error");
+                st
+            }
+            // A crash is a JUnit error (the test could not complete), typed
+            // `crash` so that it is not mistaken for a harness problem.
+            Outcome::Crash => {
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+                st.set_message(r.message.clone().unwrap_or_else(|| "crash".into()));
+                st.set_type("crash");
+                st.set_description(failure_text(r));
                 st
             }
             Outcome::Skip | Outcome::Unsupported => {

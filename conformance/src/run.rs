@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::adapter::{AdapterMsg, AdapterProc, AdapterSpec, EXIT_UNSUPPORTED};
+use crate::crash::crash_evidence;
 use crate::peer::{Ended, Failure, Peer, TraceLine};
+use crate::resources::{Sampler, Usage};
 use crate::vector::{selects, Case, Level, Role};
 
 /// How long an adapter may take to start (`ready`) or to connect.
@@ -25,6 +26,9 @@ pub const SETUP_LIMIT: Duration = Duration::from_secs(30);
 pub enum Outcome {
     /// Every check held.
     Pass,
+    /// The implementation crashed (its process ended abnormally or reported
+    /// a panic), or a target stopped answering: worse than any failure.
+    Crash,
     /// A MUST check failed.
     Fail,
     /// A SHOULD check failed (no MUST).
@@ -48,6 +52,7 @@ impl Outcome {
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
+            Outcome::Crash => "crash",
             Outcome::Fail => "fail",
             Outcome::NonStrict => "non-strict",
             Outcome::Info => "info",
@@ -60,8 +65,9 @@ impl Outcome {
     }
 
     /// All outcomes in report order.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Pass,
+        Outcome::Crash,
         Outcome::Fail,
         Outcome::NonStrict,
         Outcome::Info,
@@ -96,6 +102,51 @@ pub struct Expected {
     /// accepted; a pass is not an xpass).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub flaky: bool,
+    /// Other failing outcomes accepted as well (timing-sensitive: e.g. a
+    /// flood that ends as a missed responsiveness check or as memory over
+    /// the budget, depending on how busy the machine is). The reason says
+    /// which and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub or: Vec<Outcome>,
+}
+
+impl Expected {
+    /// Whether a run that ended with `o` (not a pass) is what this entry
+    /// lists.
+    pub fn accepts(&self, o: Outcome) -> bool {
+        o == self.outcome || self.or.contains(&o)
+    }
+}
+
+/// Applies the expectation for `r`'s case and role (if any) to a result as
+/// it was run: a listed outcome becomes `xfail`, a pass of a listed
+/// (not flaky) case `xpass`. `r.ran` keeps the outcome as run, so the
+/// result can be judged again against other expectations.
+pub fn apply_expectation(r: &mut CaseResult, e: Option<&Expected>) {
+    let ran = r.ran.unwrap_or(r.outcome);
+    if r.ran.take().is_some() {
+        r.outcome = ran;
+        r.message = r.ran_message.take();
+    }
+    let Some(e) = e else { return };
+    let before = r.message.clone();
+    if ran == Outcome::Pass && e.flaky {
+        r.message = Some(format!("listed as flaky: {}", e.reason));
+    } else if ran == Outcome::Pass {
+        r.outcome = Outcome::Xpass;
+        r.message = Some(format!(
+            "listed as {} ({}) but passed: update the expectations file",
+            e.outcome.name(),
+            e.reason
+        ));
+    } else if e.accepts(ran) {
+        r.outcome = Outcome::Xfail;
+        r.message = Some(e.reason.clone());
+    } else {
+        return;
+    }
+    r.ran = Some(ran);
+    r.ran_message = before;
 }
 
 /// An expectations file (`expected.json`).
@@ -162,6 +213,9 @@ pub struct Options {
     pub retries: u32,
     /// Known failures.
     pub expectations: Expectations,
+    /// `--target` mode: the process id of the server, for memory and CPU
+    /// figures (an adapter's own process is measured without it).
+    pub target_pid: Option<u32>,
 }
 
 impl Default for Options {
@@ -176,6 +230,7 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             retries: 0,
             expectations: Expectations::default(),
+            target_pid: None,
         }
     }
 }
@@ -214,6 +269,17 @@ pub struct CaseResult {
     pub trace: Vec<TraceLine>,
     /// Adapter stderr.
     pub stderr: Vec<String>,
+    /// Memory and CPU of the implementation under test during the case
+    /// (absent when it could not be measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Usage>,
+    /// The outcome as run, when an expectation changed it (xfail, xpass,
+    /// or a flaky pass).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran: Option<Outcome>,
+    /// The message as run, when an expectation replaced it.
+    #[serde(skip)]
+    pub ran_message: Option<String>,
 }
 
 impl CaseResult {
@@ -241,30 +307,63 @@ pub fn select<'a>(cases: &'a [Case], opts: &Options) -> Vec<(&'a Case, Role)> {
 
 /// Runs the selected cases; results in selection order.
 pub async fn run_all(cases: &[Case], iut: &Iut, opts: &Options) -> Vec<CaseResult> {
-    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
-    run_all_with(cases, iut, opts, sem).await
+    run_all_with(cases, iut, opts, crate::resilience::Slots::new(opts.jobs)).await
 }
 
-/// Runs the selected cases with a semaphore shared with other runs (the
-/// matrix runs every implementation at once under one `-j`).
+/// Runs the selected cases in slots shared with other runs (the matrix
+/// runs every implementation at once under one `-j`, and at most
+/// [`crate::resilience::FLOODS_AT_ONCE`] resilience cases overall beside
+/// them: [`crate::resilience::Slots`]).
 pub async fn run_all_with(
     cases: &[Case],
     iut: &Iut,
     opts: &Options,
-    sem: Arc<Semaphore>,
+    slots: crate::resilience::Slots,
 ) -> Vec<CaseResult> {
     let selected: Vec<(Case, Role)> = select(cases, opts)
         .into_iter()
         .map(|(c, r)| (c.clone(), r))
         .collect();
+    // `--target` mode: set once the target failed its liveness probe; later
+    // cases are not run (they would all be blamed for one death).
+    let dead: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    // Only a target that answered the probe before the run can be found
+    // dead after a case (a server that never answers pings is judged by the
+    // cases themselves, not blamed for dying).
+    let check_liveness = match iut {
+        Iut::Target(addr) => crate::liveness::probe(*addr, crate::liveness::PROBE_LIMIT)
+            .await
+            .is_ok(),
+        Iut::Adapter(_) => false,
+    };
     let mut handles = Vec::new();
     for (case, role) in selected {
-        let sem = sem.clone();
+        let slots = slots.clone();
         let iut = iut.clone();
         let opts = opts.clone();
+        let dead = dead.clone();
         handles.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            run_with_retries(&case, role, &iut, &opts).await
+            let _held = slots.take(&case.family).await;
+            if let Some(after) = dead.lock().ok().and_then(|d| d.clone()) {
+                let mut r = base_result(&case, role);
+                r.outcome = Outcome::Skip;
+                r.message = Some(format!(
+                    "not run: the target stopped answering after {after}"
+                ));
+                return r;
+            }
+            let mut r = run_with_retries(&case, role, &iut, &opts).await;
+            let ran = !matches!(r.outcome, Outcome::Skip | Outcome::Crash);
+            if let (Iut::Target(addr), true) = (&iut, ran && check_liveness) {
+                if let Err(why) = crate::liveness::probe(*addr, crate::liveness::PROBE_LIMIT).await
+                {
+                    mark_unresponsive(&mut r, &why, opts.jobs);
+                    if let Ok(mut d) = dead.lock() {
+                        d.get_or_insert_with(|| r.key());
+                    }
+                }
+            }
+            r
         }));
     }
     let mut out = Vec::new();
@@ -287,6 +386,9 @@ pub async fn run_all_with(
                 observations: Vec::new(),
                 trace: Vec::new(),
                 stderr: Vec::new(),
+                resources: None,
+                ran: None,
+                ran_message: None,
             }),
         }
     }
@@ -294,16 +396,17 @@ pub async fn run_all_with(
 }
 
 async fn run_with_retries(case: &Case, role: Role, iut: &Iut, opts: &Options) -> CaseResult {
-    let mut r = run_case(case, role, iut, opts.timeout).await;
+    let mut r = run_case(case, role, iut, opts).await;
     let mut attempts = 1;
     while attempts <= opts.retries
+        // A crash is never retried: once is enough to show it.
         && matches!(
             r.outcome,
             Outcome::Fail | Outcome::NonStrict | Outcome::Error
         )
     {
         attempts += 1;
-        let again = run_case(case, role, iut, opts.timeout).await;
+        let again = run_case(case, role, iut, opts).await;
         if again.outcome == Outcome::Pass {
             r = again;
             r.flaky = true;
@@ -312,21 +415,7 @@ async fn run_with_retries(case: &Case, role: Role, iut: &Iut, opts: &Options) ->
         r = again;
     }
     r.attempts = attempts;
-    if let Some(e) = opts.expectations.find(&case.id, role) {
-        if r.outcome == Outcome::Pass && e.flaky {
-            r.message = Some(format!("listed as flaky: {}", e.reason));
-        } else if r.outcome == Outcome::Pass {
-            r.outcome = Outcome::Xpass;
-            r.message = Some(format!(
-                "listed as {} ({}) but passed: update the expectations file",
-                e.outcome.name(),
-                e.reason
-            ));
-        } else if r.outcome == e.outcome {
-            r.outcome = Outcome::Xfail;
-            r.message = Some(e.reason.clone());
-        }
-    }
+    apply_expectation(&mut r, opts.expectations.find(&case.id, role));
     r
 }
 
@@ -347,6 +436,9 @@ fn base_result(case: &Case, role: Role) -> CaseResult {
         observations: Vec::new(),
         trace: Vec::new(),
         stderr: Vec::new(),
+        resources: None,
+        ran: None,
+        ran_message: None,
     }
 }
 
@@ -391,7 +483,8 @@ pub async fn wait_ready(
 }
 
 /// Runs one case in one role, once.
-pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Duration) -> CaseResult {
+pub async fn run_case(case: &Case, role: Role, iut: &Iut, opts: &Options) -> CaseResult {
+    let default_timeout = opts.timeout;
     let mut res = base_result(case, role);
     let start = Instant::now();
     // Starting an adapter can be slow (interpreters, many in parallel on few
@@ -520,6 +613,12 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
             }
         }
     };
+    // The implementation's process: the adapter, or a target's `--pid`.
+    let measured = adapter.as_ref().and_then(AdapterProc::pid).or(match iut {
+        Iut::Target(_) => opts.target_pid,
+        Iut::Adapter(_) => None,
+    });
+    let sampler = measured.map(Sampler::start);
     let mut peer = Peer::new(role, tcp, adapter, start);
     let limit = case
         .timeout_ms
@@ -532,20 +631,51 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
         // hung) and the outcome follows the failures' levels.
         Err(_) => peer.interrupted(case, limit),
     };
+    res.resources = match (sampler, measured) {
+        (Some(s), Some(pid)) => s.stop(pid),
+        _ => None,
+    };
+    let mut crashed = None;
     if let Some(mut ad) = adapter {
-        let (code, stderr) = ad.finish_with_stderr().await;
+        let (exit, stderr) = ad.finish_with_exit().await;
         res.stderr = stderr;
-        if let (Some(c), true) = (code, matches!(pr.ended, Ended::Completed)) {
-            if c != 0 && c != EXIT_UNSUPPORTED {
-                res.stderr.push(format!("(adapter exit code {c})"));
-            }
+        crashed = crash_evidence(Some(exit), &res.stderr, &ad.crash_messages());
+        if crashed.is_none() && exit.unasked {
+            res.stderr.push(format!(
+                "(the adapter {exit}; it should wait for stdin to close)"
+            ));
         }
     }
     res.duration_ms = start.elapsed().as_millis() as u64;
     res.trace = pr.trace;
     res.failures = pr.failures;
     res.observations = pr.observations;
+    if let (Some(budget), Some(u)) = (case.memory_budget_mib, res.resources) {
+        if u.rss_growth_kib > budget * 1024 {
+            res.failures.push(Failure {
+                step: 0,
+                level: case.level,
+                rule: Some(crate::resilience::RULE_MEMORY.into()),
+                note: Some("the case's memory budget (peak resident growth of the implementation's processes)".into()),
+                expected: format!("at most {budget} MiB of growth"),
+                actual: format!("{:.1} MiB (from {:.1} to {:.1} MiB)", u.growth_mib(), u.rss_start_kib as f64 / 1024.0, u.rss_peak_kib as f64 / 1024.0),
+            });
+        }
+    }
     res.outcome = match pr.ended {
+        _ if crashed.is_some() => {
+            let why = crashed.unwrap_or_default();
+            res.failures.push(Failure {
+                step: 0,
+                level: Level::Must,
+                rule: Some(crate::resilience::RULE_SURVIVE.into()),
+                note: Some("the implementation must survive whatever its peer sends".into()),
+                expected: "the implementation keeps running".into(),
+                actual: why.clone(),
+            });
+            res.message = Some(format!("crash: {why}"));
+            Outcome::Crash
+        }
         Ended::Unsupported(m) => {
             res.message = Some(m);
             Outcome::Unsupported
@@ -557,6 +687,29 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, default_timeout: Durat
         Ended::Completed | Ended::OutOfTime => verdict(case.level, &res.failures),
     };
     res
+}
+
+/// A target that failed the liveness probe after case `r`: a crash of
+/// that case (with `jobs` > 1 other cases ran at the same time: say so).
+fn mark_unresponsive(r: &mut CaseResult, why: &str, jobs: usize) {
+    let also = if jobs > 1 {
+        format!(" (up to {jobs} cases ran at once: rerun with -j 1 to be sure which one)")
+    } else {
+        String::new()
+    };
+    r.failures.push(Failure {
+        step: 0,
+        level: Level::Must,
+        rule: Some(crate::resilience::RULE_RESPONSIVE.into()),
+        note: Some(
+            "after every case the target must accept a session, echo on a new stream and answer a ping"
+                .into(),
+        ),
+        expected: "the target answers the liveness probe".into(),
+        actual: format!("{why}{also}"),
+    });
+    r.message = Some(format!("crash: {why}{also}"));
+    r.outcome = Outcome::Crash;
 }
 
 /// Outcome from the case level and the failed checks.
@@ -582,15 +735,15 @@ pub fn counts(results: &[CaseResult]) -> BTreeMap<Outcome, usize> {
     m
 }
 
-/// Exit code: 2 on any harness error, 1 on a failure (or non-strict with
-/// `strict`), 0 otherwise.
+/// Exit code: 2 on any harness error, 1 on a crash or failure (or
+/// non-strict with `strict`), 0 otherwise.
 pub fn exit_code(results: &[CaseResult], strict: bool) -> u8 {
     if results.iter().any(|r| r.outcome == Outcome::Error) {
         2
-    } else if results
-        .iter()
-        .any(|r| r.outcome == Outcome::Fail || (strict && r.outcome == Outcome::NonStrict))
-    {
+    } else if results.iter().any(|r| {
+        matches!(r.outcome, Outcome::Crash | Outcome::Fail)
+            || (strict && r.outcome == Outcome::NonStrict)
+    }) {
         1
     } else {
         0

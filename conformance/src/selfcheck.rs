@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use crate::adapter::{check_bogus_role, AdapterMsg, AdapterProc, AdapterSpec};
+use crate::crash::{crash_evidence, crash_marker};
 
 /// Results of the self-check: (check, Ok or why not).
 #[derive(Debug, Default)]
@@ -318,5 +319,72 @@ pub async fn self_check(spec: &AdapterSpec) -> SelfCheck {
             Err(format!("exit {c:?}"))
         },
     );
+    crash_check(spec, &mut out).await;
     out
+}
+
+/// The crash contract (docs/adapters.md, "Crashes"): the `crash` command
+/// ends a client adapter abnormally, with a crash marker on stderr.
+async fn crash_check(spec: &AdapterSpec, out: &mut SelfCheck) {
+    let name = "`crash` ends the process abnormally with a crash marker";
+    let mut server = match AdapterProc::start(spec, "server", "127.0.0.1:0", &[]) {
+        Ok(p) => Side {
+            proc: p,
+            backlog: Vec::new(),
+        },
+        Err(e) => {
+            check(out, name, Err(format!("server: {e}")));
+            return;
+        }
+    };
+    let ready = server
+        .wait("`ready`", Duration::from_secs(10), |v| {
+            v.get("event").and_then(Value::as_str) == Some("ready")
+        })
+        .await
+        .and_then(|v| {
+            v.get("addr")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| "`ready` has no addr".to_string())
+        });
+    let r = match ready {
+        Ok(addr) => crash_client(spec, &addr).await,
+        Err(e) => Err(format!("server: {e}")),
+    };
+    server.proc.finish().await;
+    check(out, name, r);
+}
+
+async fn crash_client(spec: &AdapterSpec, addr: &str) -> Result<(), String> {
+    let p = AdapterProc::start(spec, "client", addr, &[]).map_err(|e| e.to_string())?;
+    let mut client = Side {
+        proc: p,
+        backlog: Vec::new(),
+    };
+    client
+        .wait("`ready`", Duration::from_secs(10), |v| {
+            v.get("event").and_then(Value::as_str) == Some("ready")
+        })
+        .await?;
+    let mut m = Map::new();
+    m.insert("cmd".into(), Value::from("crash"));
+    client.proc.send(m).await.map_err(|e| e.to_string())?;
+    let exited = client
+        .proc
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .is_some();
+    let (exit, stderr) = client.proc.finish_with_exit().await;
+    if !exited {
+        return Err("still running 10 s after `crash`".into());
+    }
+    if crash_evidence(Some(exit), &[], &[]).is_none() {
+        return Err(format!("the adapter {exit}: not abnormal"));
+    }
+    if !stderr.iter().any(|l| crash_marker(l).is_some()) {
+        let tail = stderr[stderr.len().saturating_sub(3)..].join(" | ");
+        return Err(format!("no crash marker on stderr (last lines: {tail})"));
+    }
+    Ok(())
 }

@@ -96,6 +96,11 @@ pub struct Case {
     /// Environment for the adapter (e.g. `YAMUX_WINDOW`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Most the implementation's resident memory may grow during the case,
+    /// MiB; more is a failure at the case's level (rule
+    /// `resilience.memory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_budget_mib: Option<u64>,
     /// The script.
     pub steps: Vec<Step>,
     /// File the case came from (not part of the JSON).
@@ -178,6 +183,12 @@ pub enum StepKind {
     Peer(PeerSettings),
     /// Close the peer's side of the TCP connection.
     CloseTcp(CloseTcp),
+    /// Send many frames as fast as the IUT takes them, bounded in count and
+    /// time (resilience cases).
+    Flood(Box<Flood>),
+    /// The IUT still works: a ping is answered and a new stream echoes, or
+    /// it has ended the session (a defence). Resumes the peer's reading.
+    Responsive(Responsive),
 }
 
 impl StepKind {
@@ -201,6 +212,8 @@ impl StepKind {
             StepKind::Observe(_) => "observe",
             StepKind::Peer(_) => "peer",
             StepKind::CloseTcp(_) => "close_tcp",
+            StepKind::Flood(_) => "flood",
+            StepKind::Responsive(_) => "responsive",
         }
     }
 }
@@ -510,7 +523,7 @@ pub struct SyncStep {
 }
 
 /// `act`: an adapter command.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Act {
     /// Command name.
@@ -524,7 +537,7 @@ pub struct Act {
     /// Pattern bytes to write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub len: Option<u64>,
-    /// Go Away code.
+    /// Go Away code (`goaway`), or error code of the RST (`reset-code`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u32>,
     /// Bind the reply's `stream` field.
@@ -602,6 +615,57 @@ pub struct PeerSettings {
     /// Acknowledge streams the IUT opens with `WU|ACK` (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_ack: Option<bool>,
+    /// Read from the connection (default true). `false` stops reading the
+    /// socket, so what the IUT sends backs up into its own buffers; a
+    /// `responsive` step reads again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<bool>,
+}
+
+/// Largest `flood.count`.
+pub const MAX_FLOOD_COUNT: u32 = 2_000_000;
+/// Longest `flood.for_ms`.
+pub const MAX_FLOOD_MS: u64 = 10_000;
+
+/// `flood`: `count` copies of a frame, written in batches as fast as the
+/// IUT reads them, for at most `for_ms`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flood {
+    /// The frame; its `step` and `stream_step` apply per copy, `repeat`,
+    /// `split` and `coalesce` are not allowed.
+    pub frame: SendFrame,
+    /// Copies to send (at most [`MAX_FLOOD_COUNT`]).
+    pub count: u32,
+    /// Stop sending after this long, ms (default 3000, at most
+    /// [`MAX_FLOOD_MS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_ms: Option<u64>,
+    /// Frames per write (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// Pause between writes, ms (a trickle; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_ms: Option<u64>,
+    /// A second frame sent right after each copy, on the same stream id
+    /// (e.g. RST after SYN: a rapid reset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<SendFrame>,
+}
+
+/// `responsive`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Responsive {
+    /// Bytes to have echoed on the fresh stream (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<u32>,
+    /// The application reads no stream (an earlier `no-read`): once the
+    /// adapter has accepted the fresh stream, `echo` and `read` are turned
+    /// on for that stream alone, so the streams the case filled stay
+    /// unread (with an adapter only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_fresh: bool,
 }
 
 /// `close_tcp`.
@@ -636,6 +700,7 @@ pub const COMMANDS: &[&str] = &[
     "write",
     "close",
     "reset",
+    "reset-code",
     "ping",
     "goaway",
     "session-close",
@@ -1045,7 +1110,38 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
             | StepKind::Sync(_)
             | StepKind::Wait(_)
             | StepKind::Peer(_)
+            | StepKind::Responsive(_)
             | StepKind::CloseTcp(_) => {}
+            StepKind::Flood(f) => {
+                if parse_type(&f.frame.typ).is_none() {
+                    errs.push(format!("frame.type: {:?} is not a frame type", f.frame.typ));
+                }
+                check_flags(&f.frame.flags, "frame.flags", &mut errs);
+                if f.frame.repeat.is_some() || !f.frame.split.is_empty() || f.frame.coalesce {
+                    errs.push("frame: repeat, split and coalesce are not allowed in a flood (use count and batch)".into());
+                }
+                if f.count == 0 || f.count > MAX_FLOOD_COUNT {
+                    errs.push(format!("count: {} must be 1..={MAX_FLOOD_COUNT}", f.count));
+                }
+                if f.for_ms.is_some_and(|ms| ms == 0 || ms > MAX_FLOOD_MS) {
+                    errs.push(format!("for_ms: must be 1..={MAX_FLOOD_MS}"));
+                }
+                if f.batch == Some(0) {
+                    errs.push("batch: must be at least 1".into());
+                }
+                if let Some(b) = &f.frame.body {
+                    if let Err(e) = b.check() {
+                        errs.push(format!("frame.{e}"));
+                    }
+                }
+                if let Some(t) = &f.then {
+                    if parse_type(&t.typ).is_none() {
+                        errs.push(format!("then.type: {:?} is not a frame type", t.typ));
+                    }
+                    check_flags(&t.flags, "then.flags", &mut errs);
+                }
+                define(&f.frame.stream, "frame.stream", &mut errs, &mut bound);
+            }
         }
         for e in errs {
             out.push((place.clone(), e));

@@ -43,6 +43,14 @@ fn build_adapter() -> PathBuf {
     target.join("debug/yamux-reference-adapter")
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn suite() -> Suite {
     Suite::load_dir(&root().join("vectors/session"), None)
         .unwrap_or_else(|e| panic!("vectors: {e:?}"))
@@ -105,6 +113,35 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
             "stream.close.data-after-fin-echo",
         ],
     ),
+    (
+        "rst_length_as_credit",
+        "length.rst",
+        &["stream.rst.wu-error-code"],
+    ),
+];
+
+/// Faults that no frame-level check sees, only the crash and memory
+/// verdicts (issue: crash and memory are verdicts): (fault, the outcome it
+/// must get, the rule it must cite, the cases that catch it).
+const VERDICT_FAULTS: &[(&str, Outcome, &str, &[&str])] = &[
+    (
+        "panic_on_window_overflow",
+        Outcome::Crash,
+        conformance::resilience::RULE_SURVIVE,
+        &["resilience.window-overflow"],
+    ),
+    (
+        "ignore_receive_budget",
+        Outcome::NonStrict,
+        conformance::resilience::RULE_MEMORY,
+        &["resilience.full-windows-unread"],
+    ),
+    (
+        "unbounded_pong_queue",
+        Outcome::NonStrict,
+        conformance::resilience::RULE_MEMORY,
+        &["resilience.ping-flood-unread"],
+    ),
 ];
 
 fn opts(selectors: &[&str]) -> Options {
@@ -149,11 +186,7 @@ fn describe(results: &[CaseResult]) -> String {
 fn every_fault_is_caught_with_the_right_rule() {
     let adapter = build_adapter();
     let suite = suite();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     // Without a fault every selected case passes: failures below come from the fault.
     let all: Vec<&str> = FAULTS
         .iter()
@@ -212,6 +245,57 @@ fn every_fault_is_caught_with_the_right_rule() {
 }
 
 #[test]
+fn crash_and_memory_faults_get_their_verdicts() {
+    let adapter = build_adapter();
+    let suite = suite();
+    let rt = runtime();
+    // One case at a time: the memory of the adapter is measured per process,
+    // but floods in parallel would only make the run slower.
+    let one = |cases: &[&str]| Options {
+        jobs: 1,
+        timeout: Duration::from_secs(60),
+        ..opts(cases)
+    };
+    let mut problems = Vec::new();
+    for (fault, want, rule, cases) in VERDICT_FAULTS {
+        for (env, expect) in [(None, Outcome::Pass), (Some(*fault), *want)] {
+            let spec = AdapterSpec {
+                program: adapter.clone(),
+                args: Vec::new(),
+                env: env
+                    .map(|f| vec![("YAMUX_FAULT".to_string(), f.to_string())])
+                    .unwrap_or_default(),
+                name: format!("reference+{}", env.unwrap_or("none")),
+            };
+            let results = rt.block_on(run_all(&suite.cases, &Iut::Adapter(spec), &one(cases)));
+            assert!(
+                !results.is_empty(),
+                "{fault}: no case selected by {cases:?}"
+            );
+            // Every role must get the verdict: the fault is in both.
+            let wrong: Vec<&CaseResult> = results
+                .iter()
+                .filter(|r| r.outcome != expect || (expect != Outcome::Pass && !cites(r, rule)))
+                .collect();
+            if !wrong.is_empty() {
+                let wrong: Vec<CaseResult> = wrong.into_iter().cloned().collect();
+                problems.push(format!(
+                    "{} (expected {expect:?}{}):\n{}",
+                    env.unwrap_or("no fault"),
+                    if expect == Outcome::Pass {
+                        String::new()
+                    } else {
+                        format!(" citing {rule}")
+                    },
+                    describe(&wrong)
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[test]
 fn unknown_fault_name_is_refused() {
     let adapter = build_adapter();
     let out = Command::new(&adapter)
@@ -232,11 +316,7 @@ fn reference_adapter_passes_the_self_check() {
         env: Vec::new(),
         name: "reference".into(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let report = rt.block_on(conformance::selfcheck::self_check(&spec));
     assert!(report.ok(), "{}", report.text());
     assert!(report.checks.len() >= 12, "{}", report.text());

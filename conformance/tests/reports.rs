@@ -25,6 +25,9 @@ fn result(id: &str, family: &str, role: Role, level: Level, outcome: Outcome) ->
         observations: Vec::new(),
         trace: Vec::new(),
         stderr: Vec::new(),
+        resources: None,
+        ran: None,
+        ran_message: None,
     }
 }
 

@@ -23,10 +23,19 @@ fn suite() -> Suite {
 }
 
 async fn echo_server() -> SocketAddr {
+    echo_server_for(usize::MAX).await
+}
+
+/// An echo server that serves `n` connections, then closes its listener
+/// (later connections are refused): a target that died.
+async fn echo_server_for(n: usize) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
+        for _ in 0..n {
+            let Ok((tcp, _)) = l.accept().await else {
+                break;
+            };
             let s = yamux::Session::server(tcp, yamux::Config::default());
             tokio::spawn(async move {
                 while let Ok(mut st) = s.accept().await {
@@ -182,6 +191,7 @@ async fn expectations_turn_failures_into_xfail_and_passes_into_xpass() {
             outcome: Outcome::Fail,
             reason: "never answers".into(),
             flaky: false,
+            or: Vec::new(),
         }],
         interop_flaky: Vec::new(),
     };
@@ -283,13 +293,15 @@ for line in sys.stdin:
 async fn a_case_that_passes_on_retry_is_flaky() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    // The first connection is deaf, later ones answer pings.
+    // The case's first connection is deaf, later ones answer pings.
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     let n = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
-            let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+            // Connection 0 is the run's first liveness probe; 1 is the
+            // case's first attempt.
+            let first = n.fetch_add(1, Ordering::SeqCst) == 1;
             tokio::spawn(async move {
                 let mut tcp = tcp;
                 if first {
@@ -349,4 +361,114 @@ async fn a_case_out_of_time_keeps_its_trace_and_its_level() {
             r.trace
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_dies_after_a_case_is_a_crash_and_the_run_stops() {
+    // Connections: the first liveness probe, the first case; then the
+    // listener is gone.
+    let addr = echo_server_for(2).await;
+    let mut o = opts(&["ping.echo", "ping.echo-burst"]);
+    o.roles = vec![Role::Server];
+    o.jobs = 1;
+    let r = run_all(&suite().cases, &Iut::Target(addr), &o).await;
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].outcome, Outcome::Crash, "{:?}", r[0].failures);
+    let f = r[0].failures.last().expect("the liveness failure");
+    assert_eq!(f.rule.as_deref(), Some("resilience.responsive"));
+    assert!(
+        f.actual.contains("no longer accepts connections"),
+        "{}",
+        f.actual
+    );
+    assert_eq!(r[1].outcome, Outcome::Skip);
+    assert!(
+        r[1].message
+            .as_deref()
+            .unwrap_or("")
+            .contains("stopped answering after ping.echo@server"),
+        "{:?}",
+        r[1].message
+    );
+    assert_eq!(conformance::run::exit_code(&r, false), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_survives_is_probed_and_passes() {
+    let addr = echo_server().await;
+    let mut o = opts(&["ping.echo", "ping.echo-burst"]);
+    o.roles = vec![Role::Server];
+    let r = run_all(&suite().cases, &Iut::Target(addr), &o).await;
+    assert!(r.iter().all(|r| r.outcome == Outcome::Pass), "{r:?}");
+}
+
+fn crashing_adapter(env: &[(&str, &str)]) -> Iut {
+    Iut::Adapter(conformance::adapter::AdapterSpec {
+        program: root().join("conformance/tests/fixtures/crashing_adapter.py"),
+        args: Vec::new(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        name: "crashing".into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_panics_is_a_crash_not_a_failure() {
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        return; // the fixture needs python3
+    }
+    let mut o = opts(&["ping.echo"]);
+    o.roles = vec![Role::Client];
+    o.retries = 2;
+    let r = run_all(&suite().cases, &crashing_adapter(&[]), &o).await;
+    assert_eq!(
+        r[0].outcome,
+        Outcome::Crash,
+        "{:?} {:?}",
+        r[0].message,
+        r[0].failures
+    );
+    assert_eq!(r[0].attempts, 1, "a crash is not retried");
+    let why = r[0].message.as_deref().unwrap_or("");
+    assert!(why.contains("exited with code 2"), "{why}");
+    assert!(
+        why.contains("Go crash on stderr: panic: runtime error"),
+        "{why}"
+    );
+    let f = r[0].failures.last().expect("the crash failure");
+    assert_eq!(f.rule.as_deref(), Some("resilience.survive"));
+    assert_eq!(conformance::run::exit_code(&r, false), 1);
+    let junit = conformance::report::junit(&r, "crashing", Duration::from_secs(1)).expect("junit");
+    assert!(
+        junit.contains("<error") && junit.contains("type=\"crash\""),
+        "{junit}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_killed_by_a_signal_is_a_crash() {
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let mut o = opts(&["ping.echo"]);
+    o.roles = vec![Role::Client];
+    let r = run_all(
+        &suite().cases,
+        &crashing_adapter(&[("CRASH_BY_SIGNAL", "1")]),
+        &o,
+    )
+    .await;
+    assert_eq!(r[0].outcome, Outcome::Crash, "{:?}", r[0].message);
+    let why = r[0].message.as_deref().unwrap_or("");
+    assert!(why.contains("signal 11 (SIGSEGV)"), "{why}");
 }

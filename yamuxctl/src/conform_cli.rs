@@ -117,6 +117,10 @@ pub struct ConformArgs {
     /// A yamux echo server already listening (server role, echo-mode cases only).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "adapter")]
     pub target: Option<String>,
+    /// With --target: the server's process id, to measure its memory and
+    /// CPU during each case (an adapter's process is measured without it).
+    #[arg(long, value_name = "PID", requires = "target")]
+    pub pid: Option<u32>,
     /// Adapter: a name under conformance/adapters/ or a path to an executable.
     /// Default: the reference adapter (this crate's `yamux`).
     #[arg(long, value_name = "PATH|NAME")]
@@ -310,10 +314,16 @@ pub fn conform(args: ConformArgs) -> anyhow::Result<ExitCode> {
         timeout: std::time::Duration::from_secs_f64(args.timeout.max(0.1)),
         retries: args.retries,
         expectations,
+        target_pid: args.pid,
         ..Options::default()
     };
     if let Some(j) = args.jobs {
         opts.jobs = j.max(1);
+    }
+    if let Some(pid) = args.pid {
+        if conformance::resources::read_tree(pid).is_none() {
+            bail!("--pid {pid}: no such process (or /proc is not readable)");
+        }
     }
     let selected = conformance::run::select(&suite.cases, &opts);
     if selected.is_empty() {
@@ -342,6 +352,24 @@ pub fn conform(args: ConformArgs) -> anyhow::Result<ExitCode> {
     let results = rt.block_on(conformance::run::run_all(&suite.cases, &iut, &opts));
     let elapsed = start.elapsed();
     let code = exit_code(&results, args.strict);
+    if let Some(dead) = results
+        .iter()
+        .find(|r| r.outcome == conformance::run::Outcome::Crash && matches!(iut, Iut::Target(_)))
+    {
+        let not_run = results
+            .iter()
+            .filter(|r| {
+                r.message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("not run: the target stopped"))
+            })
+            .count();
+        eprintln!(
+            "yamuxctl conform: the target stopped answering after {} ({}); {not_run} later case runs were not run",
+            dead.key(),
+            dead.message.as_deref().unwrap_or("crash")
+        );
+    }
     if args.json {
         print!(
             "{}",
@@ -444,8 +472,9 @@ fn matrix(args: ConformArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<Exi
         "matrix: interop done in {:.1}s",
         (elapsed - cases_time).as_secs_f64()
     );
+    let mut all = all;
     if args.update_expected {
-        for imp in &all {
+        for imp in &mut all {
             if imp.install != matrix::Install::Installed {
                 continue;
             }
@@ -460,6 +489,9 @@ fn matrix(args: ConformArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<Exi
                 path.display(),
                 e.expected.len()
             );
+            // What is written below shows these runs as the new file
+            // judges them (a `--check` right after must agree).
+            matrix::rejudge(imp, e);
         }
     }
     let versions: Vec<String> = all
@@ -485,6 +517,12 @@ fn matrix(args: ConformArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<Exi
     let md = matrix::with_notes(&md, &before);
     let changed = matrix::comparable(&before) != matrix::comparable(&md);
     std::fs::write(&out, &md).with_context(|| format!("writing {}", out.display()))?;
+    let resilience = out.with_file_name("resilience.md");
+    std::fs::write(
+        &resilience,
+        conformance::resilience::markdown(&all, &generated),
+    )
+    .with_context(|| format!("writing {}", resilience.display()))?;
     let bugs = out.with_file_name("interop-bugs.md");
     std::fs::write(&bugs, matrix::reproductions(&all))
         .with_context(|| format!("writing {}", bugs.display()))?;
@@ -501,7 +539,8 @@ fn matrix(args: ConformArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<Exi
         let line: Vec<String> = c.iter().map(|(o, n)| format!("{n} {}", o.name())).collect();
         let status = match &imp.install {
             matrix::Install::Installed => line.join(", "),
-            matrix::Install::NotInstalled => "not installed".into(),
+            matrix::Install::NotInstalled(why) if why.is_empty() => "not installed".into(),
+            matrix::Install::NotInstalled(why) => format!("not installed: {why}"),
             matrix::Install::Broken(m) => format!("broken: {m}"),
         };
         println!("{:<12} {status}", imp.name);

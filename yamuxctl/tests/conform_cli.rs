@@ -17,7 +17,7 @@ fn vectors_check_and_show() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("cases in 14 files: ok"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cases in 15 files: ok"));
     let out = yamuxctl()
         .args(["vectors", "show", "ping.echo"])
         .output()

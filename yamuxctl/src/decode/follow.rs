@@ -1,6 +1,7 @@
 //! `yamuxctl follow`: one stream's payload each way, like Wireshark's
 //! Follow Stream.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use yamux::frame::{FrameType, Header};
@@ -32,7 +33,7 @@ pub struct Follow<W: Write> {
     /// Bytes missing per side.
     pub missing: [u64; 2],
     /// Whether a FIN or RST of each side was seen.
-    pub ended: [Option<&'static str>; 2],
+    pub ended: [Option<Cow<'static, str>>; 2],
     /// The connection followed, once found.
     pub found: Option<ConnInfo>,
     /// First write error.
@@ -65,7 +66,7 @@ impl<W: Write> Follow<W> {
             last_side: None,
             bytes: [0; 2],
             missing: [0; 2],
-            ended: [None; 2],
+            ended: [None, None],
             found: None,
             error: None,
         }
@@ -160,10 +161,10 @@ impl<W: Write> Follow<W> {
                 self.stream,
                 self.bytes[0],
                 self.missing[0],
-                self.ended[0].unwrap_or("not ended"),
+                self.ended[0].as_deref().unwrap_or("not ended"),
                 self.bytes[1],
                 self.missing[1],
-                self.ended[1].unwrap_or("not ended"),
+                self.ended[1].as_deref().unwrap_or("not ended"),
             )?;
         }
         self.w.flush()
@@ -185,9 +186,16 @@ impl<W: Write> Observer for Follow<W> {
             self.found = Some(c.clone());
         }
         if h.flags.contains(yamux::frame::Flags::RST) {
-            self.ended[i(side)].get_or_insert("RST");
+            // length.rst-code: a WU|RST carries an error code.
+            let end = match h.typ {
+                FrameType::WindowUpdate if h.length != 0 => {
+                    Cow::Owned(format!("RST code {}", h.length))
+                }
+                _ => Cow::Borrowed("RST"),
+            };
+            self.ended[i(side)].get_or_insert(end);
         } else if h.flags.contains(yamux::frame::Flags::FIN) {
-            self.ended[i(side)].get_or_insert("FIN");
+            self.ended[i(side)].get_or_insert(Cow::Borrowed("FIN"));
         }
     }
 

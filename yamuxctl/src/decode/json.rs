@@ -62,6 +62,10 @@ struct FrameObj<'a> {
     state: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rtt_ms: Option<f64>,
+    /// The Length of a Go Away or of a `WU|RST`, read as an error code
+    /// (`goaway.codes`, `length.rst-code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -300,6 +304,7 @@ impl<W: Write> Observer for JsonOut<W> {
                 }),
                 state: rec.phase.map(|p| p.name()),
                 rtt_ms: rec.rtt.map(|r| r.as_secs_f64() * 1e3),
+                code: rec.code,
             };
             self.emit(&o);
         }

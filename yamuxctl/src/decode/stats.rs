@@ -1,6 +1,7 @@
 //! `yamuxctl stats`: per connection and per stream, bytes and frames each
 //! way, duration, smallest window, time at zero window, ping RTT.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -75,6 +76,10 @@ pub struct StreamRow {
     pub zero_window: [f64; 2],
     /// Credit left at the end, A and B.
     pub credit_end: Option<[i64; 2]>,
+    /// The error code of the `WU|RST` that reset the stream
+    /// (`length.rst-code`); absent unless reset by a `WU|RST`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_code: Option<u32>,
 }
 
 fn side_name(s: Side) -> &'static str {
@@ -102,6 +107,7 @@ impl StreamRow {
                 s.zero_window[1].as_secs_f64(),
             ],
             credit_end: s.ledger_known.then_some(s.credit),
+            reset_code: s.reset_code,
         }
     }
 }
@@ -185,6 +191,11 @@ impl StatsCollector {
                 "minwin →", "minwin ←", "zero →", "zero ←", "credit →", "credit ←"
             )?;
             for s in &c.stream_rows {
+                // A reset's non-zero error code shows with the state.
+                let state = match s.reset_code {
+                    Some(code) if code != 0 => Cow::Owned(format!("{} {code}", s.state)),
+                    _ => Cow::Borrowed(s.state),
+                };
                 let (mw, ce) = match (s.min_window, s.credit_end) {
                     (Some(m), Some(e)) => (
                         [m[0].to_string(), m[1].to_string()],
@@ -197,7 +208,7 @@ impl StatsCollector {
                     "  {:>7} {:>6} {:<11} {:>10} {:>10} {:>7} {:>7} {:>9} {:>9} {:>8.3}s {:>8.3}s {:>10} {:>10}",
                     s.stream,
                     s.opener.unwrap_or("?"),
-                    s.state,
+                    state,
                     s.bytes[0],
                     s.bytes[1],
                     s.frames[0],

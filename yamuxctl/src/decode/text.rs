@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use yamux::frame::{FrameType, GoAwayCode, Header};
+use yamux::frame::{Flags, FrameType, GoAwayCode, Header};
 use yamux::tracker::{
     Finding, FrameRecord, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable,
 };
@@ -46,6 +46,10 @@ pub fn write_frame_fields(line: &mut String, h: &Header, rec: &FrameRecord, typ:
     let at = line.len();
     let _ = match h.typ {
         FrameType::Data => write!(line, "len {}", h.length),
+        // length.rst-code: with RST the Length is an error code, not credit.
+        FrameType::WindowUpdate if h.flags.contains(Flags::RST) => {
+            write!(line, "code {}", h.length)
+        }
         FrameType::WindowUpdate => write!(line, "delta {}", h.length),
         FrameType::Ping => write!(line, "value {}", h.length),
         FrameType::GoAway => write!(line, "code {}", GoAwayCode::new(h.length)),
@@ -326,4 +330,41 @@ impl<W: Write> Observer for TextOut<W> {
     }
 
     fn conn_end(&mut self, _c: &ConnInfo, _t: &Tracker, _tcp: &TcpFigures) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yamux::frame::StreamId;
+    use yamux::tracker::Tracker;
+
+    fn line(
+        t: &mut Tracker,
+        side: Side,
+        typ: FrameType,
+        flags: Flags,
+        id: u32,
+        len: u32,
+    ) -> String {
+        let h = Header::new(typ, flags, StreamId::new(id), len);
+        let rec = t.on_frame(side, Duration::ZERO, &h);
+        frame_fields(&h, &rec, ("", ""))
+    }
+
+    #[test]
+    fn rst_length_shows_as_a_code_without_window_change() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        line(&mut t, Side::A, FrameType::WindowUpdate, Flags::SYN, 1, 0);
+        let wu = line(&mut t, Side::B, FrameType::WindowUpdate, Flags::RST, 1, 42);
+        assert_eq!(
+            wu,
+            "window-update RST         stream 1     code 42           reset ←"
+        );
+        line(&mut t, Side::A, FrameType::WindowUpdate, Flags::SYN, 3, 0);
+        let d = line(&mut t, Side::B, FrameType::Data, Flags::RST, 3, 10);
+        assert!(d.contains("len 10"), "{d}");
+        assert!(d.contains("window 262144 → 262134"), "{d}");
+        let ga = line(&mut t, Side::A, FrameType::GoAway, Flags::NONE, 0, 0x1005);
+        assert!(ga.contains("code 0x1005 (unknown)"), "{ga}");
+    }
 }

@@ -469,9 +469,14 @@ fn detail(f: &mut Frame<'_>, app: &App, area: Rect) {
     let o = st.opener.unwrap_or(Side::A);
     let (oi, pi) = (idx(o), idx(o.other()));
     let title = format!(
-        " stream {id} · opened by {} · {} · last frame {} ago{} ",
+        " stream {id} · opened by {} · {}{} · last frame {} ago{} ",
         row.opener,
         phase_cell(st.phase).0,
+        // length.rst-code: the error code of the WU|RST, when not 0.
+        match st.reset_code {
+            Some(code) if code != 0 => format!(" code {code}"),
+            _ => String::new(),
+        },
         age(app.now.saturating_sub(st.last)),
         if app.chart_all {
             " · chart until now (z)"
