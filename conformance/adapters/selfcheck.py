@@ -13,7 +13,8 @@ counts as a failure, so the file stays honest.
 
 Starts the adapter once as a server and once as a client of itself and checks
 the contract: `--role bogus` exits 89, `ready`, open/write/echo/close on
-several streams with checksums, ping, reset. Prints one line per check and
+several streams with checksums, ping, reset, and that the `crash` command
+ends the process abnormally with a crash marker on stderr. Prints one line per check and
 "N passed, N failed" last; exits 0 when everything passed, 1 otherwise,
 2 when the adapter cannot be started. Standard library only.
 """
@@ -124,6 +125,49 @@ class Adapter:
             self.proc.kill()
             self.proc.wait()
             return None
+
+
+# The stderr crash markers of conformance/src/crash.rs (`crash_marker`; a test
+# there checks that this copy names the same ones).
+CRASH_MARKERS_START = ("panic: ", "fatal error: ", "Node.js v", "YAMUX-ADAPTER-CRASH")
+CRASH_MARKERS_CONTAIN = (" panicked at ",)
+
+
+def crash_marker(line):
+    return line.startswith(CRASH_MARKERS_START) or any(m in line for m in CRASH_MARKERS_CONTAIN)
+
+
+def check_crash(run, check):
+    """The crash contract (docs/adapters.md, "Crashes"): `crash` makes the
+    adapter die as an implementation bug would, visibly to the runner."""
+    server = Adapter(run, "server", "127.0.0.1:0", "crash-peer")
+    a = None
+    try:
+        ready = server.wait(lambda e: e.get("event") == "ready", "server ready")
+        a = Adapter(run, "client", ready["addr"], "crash")
+        a.wait(lambda e: e.get("event") == "ready", "client ready")
+        a.send("crash")
+        try:
+            code = a.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            check("crash command ends the process", False, "still running 10 s after `crash`")
+            return
+        time.sleep(0.2)  # the reader threads drain the pipes
+        check("crash command ends the process abnormally", code not in (0, 89),
+              f"exit code {code}" if code >= 0 else f"signal {-code}")
+        markers = [line for line in a.stderr if crash_marker(line)]
+        check("crash leaves a crash marker on stderr", bool(markers),
+              markers[0] if markers else f"last stderr lines: {a.stderr[-3:]}")
+        events = [e for e in list(a.events.queue) + a.backlog if e.get("event") == "crash"]
+        if events:
+            print(f"info crash event: {events[0].get('message')}")
+    except (TimeoutError, RuntimeError, KeyError) as e:
+        check("crash command ends the process", False, str(e))
+    finally:
+        for p in (a, server):
+            if p is not None and p.proc.poll() is None:
+                p.proc.kill()
+                p.proc.wait()
 
 
 def pattern(n):
@@ -242,6 +286,8 @@ def main():
             if not all(results) and a.stderr:
                 print(f"--- {a.name} stderr (last 20 lines)")
                 print("\n".join(a.stderr[-20:]))
+
+    check_crash(run, check)
 
     passed = sum(results)
     failed = len(results) - passed

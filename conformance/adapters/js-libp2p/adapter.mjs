@@ -24,6 +24,7 @@ import net from 'node:net'
 import readline from 'node:readline'
 import { performance } from 'node:perf_hooks'
 import benchLib from '../js-common/bench.cjs'
+import crash from '../js-common/crash.cjs'
 
 const EXIT_UNSUPPORTED = 89
 
@@ -556,6 +557,8 @@ const handlers = {
     return {}
   },
 
+  crash: crash.command,
+
   ...bench.handlers
 }
 
@@ -578,13 +581,7 @@ async function execute (cmd) {
   }
 }
 
-process.on('unhandledRejection', (err) => {
-  logErr(`unhandled rejection: ${err?.stack ?? err}`)
-})
-process.on('uncaughtException', (err) => {
-  logErr(`uncaught exception: ${err?.stack ?? err}`)
-  emit({ event: 'log', message: `uncaught exception in the implementation or adapter: ${err?.message ?? err}` })
-})
+crash.install(emit, logErr)
 
 const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
 rl.on('line', (line) => {

@@ -11,8 +11,10 @@ import math
 import os
 import sys
 import time
+import traceback
 
 import trio
+from libp2p.exceptions import BaseLibp2pError
 from libp2p.io.trio import TrioTCPStream
 from libp2p.peer.id import ID
 from libp2p.stream_muxer.exceptions import (
@@ -23,6 +25,7 @@ from libp2p.stream_muxer.exceptions import (
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 EXIT_UNSUPPORTED = 89
+EXIT_CRASH = 7
 IMPL = "py-libp2p Yamux"
 
 
@@ -33,6 +36,36 @@ def emit(**fields):
 
 def log(msg):
     print(f"adapter: {msg}", file=sys.stderr, flush=True)
+
+
+# How a session may end without the implementation being at fault: its own
+# error types and the transport's. Anything else escaping the muxer's tasks
+# is a bug that would end the application's trio nursery: a crash.
+SESSION_END = (BaseLibp2pError, OSError, trio.BrokenResourceError,
+               trio.ClosedResourceError, trio.EndOfChannel)
+
+
+def is_session_end(err):
+    if isinstance(err, BaseExceptionGroup):
+        return all(is_session_end(e) for e in err.exceptions)
+    return isinstance(err, SESSION_END)
+
+
+def crash(what, err):
+    """The crash contract (docs/adapters.md, "Crashes"): a `crash` event,
+    the traceback and the YAMUX-ADAPTER-CRASH marker on stderr, exit 7."""
+    traceback.print_exception(err, file=sys.stderr)
+    while isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
+        err = err.exceptions[0]  # trio wraps what escapes a nursery
+    emit(event="crash", message=f"{what}: {type(err).__name__}: {err}")
+    print(f"YAMUX-ADAPTER-CRASH {what}: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+    os._exit(EXIT_CRASH)
+
+
+async def deliberate_crash():
+    """The `crash` command: an exception in a task of the adapter's nursery,
+    as a bug in a muxer task would raise. Never answered."""
+    raise RuntimeError("deliberate crash (adapter crash command)")
 
 
 class RawConn(TrioTCPStream):
@@ -392,7 +425,9 @@ class Adapter:
         reason = "session ended (peer closed TCP, sent Go Away, or an error; see stderr)"
         try:
             await self.sess.start()  # returns when the session is over
-        except Exception as err:  # report it as the end of the session, not a crash
+        except Exception as err:
+            if not is_session_end(err):
+                crash("exception escaped the muxer", err)
             reason = f"session failed: {type(err).__name__}: {err}"
         if self.by_us:
             reason = "closed by the session-close command"
@@ -546,6 +581,8 @@ class Adapter:
             self.set_gate(cmd, True, name == "read")
         elif name in ("echo", "no-echo"):
             self.set_gate(cmd, False, name == "echo")
+        elif name == "crash":
+            self.nursery.start_soon(deliberate_crash)
         elif name in BENCH_CMDS:
             self.bench_command(cmd)
         else:
@@ -606,7 +643,9 @@ def fmt_addr(sockname):
 
 async def read_commands(adapter):
     while True:
-        line = await trio.to_thread.run_sync(sys.stdin.buffer.readline)
+        # abandon_on_cancel: a crash in another task ends the nursery at once
+        # instead of waiting for the next line of stdin.
+        line = await trio.to_thread.run_sync(sys.stdin.buffer.readline, abandon_on_cancel=True)
         if not line:
             return
         line = line.strip()
@@ -655,8 +694,10 @@ if __name__ == "__main__":
     role, host, port = parse_args(sys.argv[1:])
     try:
         trio.run(main, role, host, port)
-    except OSError as err:
-        log(f"{err}")
-        sys.exit(1)
+    except Exception as err:  # escaped every task: the adapter's process dies
+        if is_session_end(err):  # e.g. bind or connect failed: not a crash
+            log(f"{type(err).__name__}: {err}")
+            sys.exit(1)
+        crash("uncaught exception", err)
     sys.stdout.flush()
     os._exit(0)

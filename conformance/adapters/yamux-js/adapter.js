@@ -9,6 +9,7 @@ const net = require('node:net')
 const readline = require('node:readline')
 const util = require('node:util')
 const benchLib = require('../js-common/bench.cjs')
+const crash = require('../js-common/crash.cjs')
 
 const EXIT_UNSUPPORTED = 89
 
@@ -439,6 +440,8 @@ const handlers = {
     return {}
   },
 
+  crash: crash.command,
+
   ...bench.handlers
 }
 
@@ -461,13 +464,7 @@ async function execute (cmd) {
   }
 }
 
-process.on('unhandledRejection', (err) => {
-  logErr(`unhandled rejection: ${err?.stack ?? err}`)
-})
-process.on('uncaughtException', (err) => {
-  logErr(`uncaught exception: ${err?.stack ?? err}`)
-  emit({ event: 'log', message: `uncaught exception in the implementation or adapter: ${err?.message ?? err}` })
-})
+crash.install(emit, logErr)
 
 const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
 rl.on('line', (line) => {

@@ -2,9 +2,9 @@
 //! read/echo flags, the streams the application holds) and turns commands
 //! into driver calls and stream work.
 
+use crate::bench;
 use crate::proto::{self, emit, error, ok, parse_line, unsupported, Command, Request};
 use crate::stream::{self, StreamCtl, WCmd};
-use crate::bench;
 use crate::{Args, Driver, MuxStream, Outcome, Role, SessionEvents};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -312,6 +312,12 @@ impl<D: Driver> Core<D> {
             Command::NoRead { stream } => self.set_flag(&id, stream, Flag::Read, false),
             Command::Echo { stream } => self.set_flag(&id, stream, Flag::Echo, true),
             Command::NoEcho { stream } => self.set_flag(&id, stream, Flag::Echo, false),
+            Command::Crash => {
+                // As an implementation bug in one of its tasks would: the
+                // panic hook installed by `run` turns it into the death of
+                // the process (tokio alone would only end the task).
+                tokio::spawn(async { panic!("deliberate crash (adapter crash command)") });
+            }
             Command::Unknown(name) => emit(unsupported(&id, format!("unknown command `{name}`"))),
         }
     }

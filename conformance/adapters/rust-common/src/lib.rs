@@ -129,6 +129,19 @@ pub fn log(message: impl Into<String>) {
     emit(proto::log(message));
 }
 
+/// The crash contract (docs/adapters.md, "Crashes"): a panic anywhere — in
+/// the implementation's tasks too, which tokio would otherwise catch and
+/// drop with the task — prints Rust's `panicked at` message and ends the
+/// process with code 101, so the runner reports a crash instead of a
+/// session that merely went quiet.
+pub fn crash_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        std::process::exit(101);
+    }));
+}
+
 /// The whole adapter: parses the arguments (exit 89 for an unknown role or
 /// option), sets up TCP, calls `start` to create the session (it must spawn
 /// the task that drives the session and return the driver), then runs the
@@ -149,6 +162,7 @@ where
             std::process::exit(2);
         }
     };
+    crash_on_panic();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -44,6 +44,9 @@ pub enum Command {
     NoEcho {
         stream: Option<u32>,
     },
+    /// A deliberate panic in a new task (the crash contract,
+    /// docs/adapters.md "Crashes"). Never answered: the process dies.
+    Crash,
     /// Anything else: answered with `unsupported`.
     Unknown(String),
 }
@@ -118,6 +121,7 @@ pub fn parse_line(line: &str) -> Result<Request, BadRequest> {
             Command::GoAway { code }
         }
         "session-close" => Command::SessionClose,
+        "crash" => Command::Crash,
         "accept" => Command::Accept,
         "no-accept" => Command::NoAccept,
         "read" => Command::Read {
@@ -253,6 +257,7 @@ mod tests {
                 Command::GoAway { code: 2 },
             ),
             (r#"{"id":9,"cmd":"session-close"}"#, Command::SessionClose),
+            (r#"{"id":90,"cmd":"crash"}"#, Command::Crash),
             (r#"{"id":10,"cmd":"accept"}"#, Command::Accept),
             (r#"{"id":11,"cmd":"no-accept"}"#, Command::NoAccept),
             (r#"{"id":12,"cmd":"read"}"#, Command::Read { stream: None }),

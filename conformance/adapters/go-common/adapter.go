@@ -1,17 +1,15 @@
-// Conformance adapter core shared by the Go adapters (docs/adapters.md).
-//
-// This file holds everything that does not depend on the implementation:
-// argument parsing, the NDJSON command loop, the echo application, read and
-// accept gating and the per-stream ordered write queue. The implementation
-// is reached only through muxSession / muxStream, defined next to each
-// adapter (impl_hashicorp.go here, impl_goyamux.go in ../go-yamux, whose
-// install script copies this file into its build directory).
-package main
+// The NDJSON command loop of the Go adapters (docs/adapters.md): argument
+// parsing, the echo application, read and accept gating and the per-stream
+// ordered write queue. The implementation is reached only through Session
+// and Stream (binding.go).
+package gocommon
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,41 +18,6 @@ import (
 	"sync"
 	"time"
 )
-
-// muxSession is the part of a yamux session API the adapter drives.
-type muxSession interface {
-	open() (muxStream, error)
-	accept() (muxStream, error)
-	// backlog is the number of inbound streams waiting for accept, or -1
-	// when the implementation cannot tell (accept then blocks).
-	backlog() int
-	ping() (time.Duration, error)
-	// goAway sends Go Away with code without closing the session;
-	// ok=false when the API cannot send that code.
-	goAway(code uint32) (ok bool, err error)
-	close() error
-	closeChan() <-chan struct{}
-	// closeReason is called once the session is over.
-	closeReason() string
-}
-
-type muxStream interface {
-	id() uint32
-	Read(p []byte) (int, error)
-	Write(p []byte) (int, error)
-	closeWrite() error
-	// reset sends RST; ok=false when the API has no reset.
-	reset() (ok bool, err error)
-	// eofIsFinal tells whether an io.EOF from Read means the peer's FIN.
-	// It is false only where the implementation returns EOF early (see
-	// impl_hashicorp.go), and the reader then keeps polling.
-	eofIsFinal() bool
-	isReset(err error) bool
-}
-
-// Supplied by the implementation file.
-//   newSession(conn, client, window, keepalive) (muxSession, error)
-//   implName
 
 const exitUnsupported = 89
 
@@ -117,7 +80,7 @@ type job struct {
 
 type stream struct {
 	a      *adapter
-	ms     muxStream
+	ms     Stream
 	id     uint32
 	opened bool // opened by us (not echoed by default)
 
@@ -130,16 +93,20 @@ type stream struct {
 }
 
 type adapter struct {
-	mu       sync.Mutex
-	cond     *sync.Cond // accept/read gates and session state
-	sess     muxSession
-	ready    chan struct{}
-	closed   bool
-	acceptOn bool
-	readAll  bool
-	echoAll  bool
-	streams  map[uint32]*stream
-	byUs     bool // session-close was requested
+	mu   sync.Mutex
+	cond *sync.Cond // accept/read gates and session state
+	sess Session
+	impl Impl
+	// accept gating for implementations without a visible backlog
+	acceptCancel context.CancelFunc
+	inAccept     bool
+	ready        chan struct{}
+	closed       bool
+	acceptOn     bool
+	readAll      bool
+	echoAll      bool
+	streams      map[uint32]*stream
+	byUs         bool // session-close was requested
 }
 
 func newAdapter() *adapter {
@@ -164,8 +131,8 @@ func (a *adapter) echoEnabled(s *stream) bool {
 
 // register adds a stream and starts its writer; the reader is started by
 // the caller after the accepted/ok event so that data events follow it.
-func (a *adapter) register(ms muxStream, opened bool) *stream {
-	s := &stream{a: a, ms: ms, id: ms.id(), opened: opened}
+func (a *adapter) register(ms Stream, opened bool) *stream {
+	s := &stream{a: a, ms: ms, id: ms.ID(), opened: opened}
 	s.queueCond = sync.NewCond(&a.mu)
 	a.mu.Lock()
 	a.streams[s.id] = s
@@ -205,11 +172,11 @@ func (s *stream) writer() {
 		var err error
 		n := 0
 		if j.close {
-			err = s.ms.closeWrite()
+			err = s.ms.CloseWrite()
 		} else {
 			n, err = s.ms.Write(j.data)
 		}
-		if err != nil && s.ms.isReset(err) {
+		if err != nil && s.ms.IsReset(err) {
 			s.reportReset()
 		}
 		switch {
@@ -219,7 +186,7 @@ func (s *stream) writer() {
 			j.cmd.ok(nil)
 		case j.cmd != nil:
 			j.cmd.ok(map[string]interface{}{"len": n})
-		case err != nil && !s.ms.isReset(err):
+		case err != nil && !s.ms.IsReset(err):
 			what := "echo write"
 			if j.close {
 				what = "echo half-close"
@@ -232,7 +199,6 @@ func (s *stream) writer() {
 func (s *stream) reader() {
 	a := s.a
 	buf := make([]byte, 64*1024)
-	warned := false
 	for {
 		a.mu.Lock()
 		for !a.readEnabled(s) {
@@ -255,15 +221,6 @@ func (s *stream) reader() {
 			continue
 		}
 		if err == io.EOF {
-			if !s.ms.eofIsFinal() {
-				if !warned {
-					warned = true
-					emit(map[string]interface{}{"event": "log", "message": fmt.Sprintf(
-						"stream %d: Read returned EOF after the local close although the peer has not sent FIN; polling Read until it does", s.id)})
-				}
-				time.Sleep(2 * time.Millisecond)
-				continue
-			}
 			emit(map[string]interface{}{"event": "eof", "stream": s.id})
 			a.mu.Lock()
 			echo := a.echoEnabled(s)
@@ -273,7 +230,7 @@ func (s *stream) reader() {
 			}
 			return
 		}
-		if s.ms.isReset(err) {
+		if s.ms.IsReset(err) {
 			s.reportReset()
 		} else {
 			emit(map[string]interface{}{"event": "stream-error", "stream": s.id, "message": "read: " + err.Error()})
@@ -293,19 +250,16 @@ func (a *adapter) acceptLoop() {
 		if closed {
 			return
 		}
-		// Only call accept when a stream is waiting, so that `no-accept`
-		// never races with an accept call already blocked inside the
-		// implementation (which would accept, and ACK, one more stream).
-		if n := a.sess.backlog(); n == 0 && bench.serveMode() == "" {
-			select {
-			case <-a.sess.closeChan():
-				return
-			case <-time.After(time.Millisecond):
-			}
-			continue
-		}
-		ms, err := a.sess.accept()
+		ms, err := a.acceptOne()
 		if err != nil {
+			select {
+			case <-a.sess.CloseChan():
+				return
+			default:
+			}
+			if errors.Is(err, context.Canceled) || errors.Is(err, errNotYet) {
+				continue
+			}
 			return
 		}
 		if mode := bench.serveMode(); mode != "" {
@@ -318,20 +272,57 @@ func (a *adapter) acceptLoop() {
 	}
 }
 
-func (a *adapter) start(sess muxSession) {
+var errNotYet = errors.New("no inbound stream waiting")
+
+// acceptOne takes one inbound stream, making sure `no-accept` never leaves
+// an accept call waiting inside the implementation (it would accept, and
+// ACK, one more stream). Where the backlog is visible, Accept is called only
+// when a stream is waiting; otherwise Accept gets a context that
+// `no-accept` cancels, and `no-accept` waits for that call to return.
+func (a *adapter) acceptOne() (Stream, error) {
+	if n := a.sess.Backlog(); n >= 0 {
+		if n == 0 && bench.serveMode() == "" {
+			select {
+			case <-a.sess.CloseChan():
+			case <-time.After(time.Millisecond):
+			}
+			return nil, errNotYet
+		}
+		return a.sess.Accept(context.Background())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.mu.Lock()
+	if !a.acceptOn {
+		a.mu.Unlock()
+		return nil, errNotYet
+	}
+	a.acceptCancel = cancel
+	a.inAccept = true
+	a.mu.Unlock()
+	ms, err := a.sess.Accept(ctx)
+	a.mu.Lock()
+	a.inAccept = false
+	a.acceptCancel = nil
+	a.cond.Broadcast()
+	a.mu.Unlock()
+	return ms, err
+}
+
+func (a *adapter) start(sess Session) {
 	a.mu.Lock()
 	a.sess = sess
 	a.mu.Unlock()
 	close(a.ready)
 	go a.acceptLoop()
 	go func() {
-		<-sess.closeChan()
+		<-sess.CloseChan()
 		a.mu.Lock()
 		a.closed = true
 		byUs := a.byUs
 		a.cond.Broadcast()
 		a.mu.Unlock()
-		reason := sess.closeReason()
+		reason := sess.CloseReason()
 		if byUs {
 			reason = "closed by the session-close command (" + reason + ")"
 		}
@@ -340,7 +331,7 @@ func (a *adapter) start(sess muxSession) {
 }
 
 // session waits until the session exists.
-func (a *adapter) session() muxSession {
+func (a *adapter) session() Session {
 	<-a.ready
 	return a.sess
 }
@@ -407,7 +398,7 @@ func (a *adapter) execute(c *command) {
 	switch c.Cmd {
 	case "open":
 		go func() {
-			ms, err := a.session().open()
+			ms, err := a.session().Open()
 			if err != nil {
 				c.fail(err)
 				return
@@ -441,15 +432,25 @@ func (a *adapter) execute(c *command) {
 		if s := a.lookup(c); s != nil {
 			s.enqueue(job{close: true, cmd: c})
 		}
-	case "reset":
+	case "reset", "reset-code":
+		// reset-code always carries a code (0 when the field is missing);
+		// plain reset carries one only when the runner gave it (an
+		// extension for manual probing).
+		code := c.Code
+		if c.Cmd == "reset-code" && code == nil {
+			zero := uint32(0)
+			code = &zero
+		}
 		s := a.lookup(c)
 		if s == nil {
 			return
 		}
-		ok, err := s.ms.reset()
+		ok, err := s.ms.Reset(code)
 		switch {
+		case !ok && code != nil:
+			c.unsupported(a.impl.Name + " cannot reset a stream with an error code")
 		case !ok:
-			c.unsupported(implName + " has no public API to reset a stream")
+			c.unsupported(a.impl.Name + " has no public API to reset a stream")
 		case err != nil:
 			c.fail(err)
 		default:
@@ -457,7 +458,7 @@ func (a *adapter) execute(c *command) {
 		}
 	case "ping":
 		go func() {
-			rtt, err := a.session().ping()
+			rtt, err := a.session().Ping()
 			if err != nil {
 				c.fail(err)
 				return
@@ -470,10 +471,10 @@ func (a *adapter) execute(c *command) {
 			code = *c.Code
 		}
 		go func() {
-			ok, err := a.session().goAway(code)
+			ok, err := a.session().GoAway(code)
 			switch {
 			case !ok:
-				c.unsupported(implName + " can send Go Away only with code 0 without closing the session")
+				c.unsupported(a.impl.Name + " can send Go Away only with code 0 without closing the session (docs: README.md of the adapter)")
 			case err != nil:
 				c.fail(err)
 			default:
@@ -486,18 +487,36 @@ func (a *adapter) execute(c *command) {
 			a.mu.Lock()
 			a.byUs = true
 			a.mu.Unlock()
-			if err := sess.close(); err != nil {
+			ok, err := sess.Close(c.Code)
+			switch {
+			case !ok:
+				c.unsupported(a.impl.Name + " cannot close the session with a Go Away error code")
+			case err != nil:
 				c.fail(err)
-				return
+			default:
+				c.ok(nil)
 			}
-			c.ok(nil)
 		}()
 	case "accept", "no-accept":
 		a.mu.Lock()
 		a.acceptOn = c.Cmd == "accept"
+		if !a.acceptOn {
+			if a.acceptCancel != nil {
+				a.acceptCancel()
+			}
+			for a.inAccept {
+				a.cond.Wait()
+			}
+		}
 		a.cond.Broadcast()
 		a.mu.Unlock()
 		c.ok(nil)
+	case "crash":
+		// The crash contract: a panic in a new goroutine, as an
+		// implementation bug would cause. Never recovered.
+		go func() {
+			panic("deliberate crash (adapter crash command)")
+		}()
 	case "read", "no-read":
 		a.setGate(c, true, c.Cmd == "read")
 	case "echo", "no-echo":
@@ -510,20 +529,26 @@ func (a *adapter) execute(c *command) {
 	}
 }
 
-func envConfig() (window uint32, keepalive bool) {
-	keepalive = true
+func envConfig() Config {
+	cfg := Config{KeepAlive: true}
 	if v := os.Getenv("YAMUX_KEEPALIVE"); v == "0" {
-		keepalive = false
+		cfg.KeepAlive = false
 	}
-	if v := os.Getenv("YAMUX_WINDOW"); v != "" {
+	num := func(name string) uint32 {
+		v := os.Getenv(name)
+		if v == "" {
+			return 0
+		}
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
-			logf("YAMUX_WINDOW=%q is not a 32-bit byte count", v)
+			logf("%s=%q is not a 32-bit number", name, v)
 			os.Exit(exitUnsupported)
 		}
-		window = uint32(n)
+		return uint32(n)
 	}
-	return
+	cfg.Window = num("YAMUX_WINDOW")
+	cfg.MaxStreams = num("YAMUX_MAX_STREAMS")
+	return cfg
 }
 
 func parseArgs(args []string) (role, addr string) {
@@ -570,10 +595,13 @@ func parseArgs(args []string) (role, addr string) {
 	return
 }
 
-func main() {
+// Main runs the adapter for impl: parses --role/--addr, reads the
+// environment, connects, and runs the command loop until stdin ends.
+func Main(impl Impl) {
 	role, addr := parseArgs(os.Args[1:])
-	window, keepalive := envConfig()
+	cfg := envConfig()
 	a := newAdapter()
+	a.impl = impl
 
 	fatal := func(format string, args ...interface{}) {
 		logf(format, args...)
@@ -593,7 +621,12 @@ func main() {
 				fatal("accept: %v", err)
 				return
 			}
-			sess, err := newSession(conn, false, window, keepalive)
+			sess, err := impl.NewSession(conn, false, cfg)
+			var u unsupportedError
+			if errors.As(err, &u) {
+				logf("session: %v", err)
+				os.Exit(exitUnsupported)
+			}
 			if err != nil {
 				fatal("session: %v", err)
 				_ = conn.Close()
@@ -607,10 +640,14 @@ func main() {
 			logf("connect %s: %v", addr, err)
 			os.Exit(1)
 		}
-		sess, err := newSession(conn, true, window, keepalive)
+		sess, err := impl.NewSession(conn, true, cfg)
 		if err != nil {
 			logf("session: %v", err)
-			os.Exit(exitUnsupported)
+			var u unsupportedError
+			if errors.As(err, &u) {
+				os.Exit(exitUnsupported)
+			}
+			os.Exit(1)
 		}
 		emit(map[string]interface{}{"event": "ready", "addr": conn.LocalAddr().String()})
 		a.start(sess)

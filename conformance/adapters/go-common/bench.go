@@ -1,9 +1,9 @@
 // Benchmark commands of the adapter protocol (docs/adapters.md, "Benchmark
-// commands"), shared by the Go adapters like adapter.go. The data never
+// commands"), shared by the Go adapters. The data never
 // crosses the control channel: the client writes and reads on its own, the
 // server sinks or echoes without events, and replies carry figures measured
 // here.
-package main
+package gocommon
 
 import (
 	"encoding/binary"
@@ -21,7 +21,7 @@ import (
 type benchState struct {
 	mu   sync.Mutex
 	mode string // "", "sink" or "echo"
-	held []muxStream
+	held []Stream
 }
 
 var bench benchState
@@ -33,14 +33,14 @@ func (b *benchState) serveMode() string {
 }
 
 // benchServe serves one inbound stream in sink or echo mode until EOF.
-func benchServe(s muxStream, mode string) {
+func benchServe(s Stream, mode string) {
 	if mode == "sink" {
 		buf := make([]byte, 64*1024)
 		var total uint64
 		for {
 			n, err := s.Read(buf)
 			total += uint64(n)
-			if err == io.EOF && s.eofIsFinal() {
+			if err == io.EOF {
 				break
 			}
 			if err != nil && err != io.EOF {
@@ -50,7 +50,7 @@ func benchServe(s muxStream, mode string) {
 		var c [8]byte
 		binary.BigEndian.PutUint64(c[:], total)
 		if writeAll(s, c[:]) == nil {
-			_ = s.closeWrite()
+			_ = s.CloseWrite()
 		}
 		return
 	}
@@ -62,17 +62,17 @@ func benchServe(s muxStream, mode string) {
 				return
 			}
 		}
-		if err == io.EOF && s.eofIsFinal() {
+		if err == io.EOF {
 			break
 		}
 		if err != nil && err != io.EOF {
 			return
 		}
 	}
-	_ = s.closeWrite()
+	_ = s.CloseWrite()
 }
 
-func writeAll(s muxStream, b []byte) error {
+func writeAll(s Stream, b []byte) error {
 	for len(b) > 0 {
 		n, err := s.Write(b)
 		if err != nil {
@@ -83,14 +83,11 @@ func writeAll(s muxStream, b []byte) error {
 	return nil
 }
 
-func readExact(s muxStream, b []byte) error {
+func readExact(s Stream, b []byte) error {
 	for len(b) > 0 {
 		n, err := s.Read(b)
 		b = b[n:]
 		if err != nil && len(b) > 0 {
-			if err == io.EOF && !s.eofIsFinal() {
-				continue
-			}
 			return err
 		}
 	}
@@ -98,18 +95,14 @@ func readExact(s muxStream, b []byte) error {
 }
 
 // readToEOF reads until the peer's FIN and returns what came.
-func readToEOF(s muxStream) ([]byte, error) {
+func readToEOF(s Stream) ([]byte, error) {
 	var got []byte
 	buf := make([]byte, 64)
 	for {
 		n, err := s.Read(buf)
 		got = append(got, buf[:n]...)
 		if err == io.EOF {
-			if s.eofIsFinal() {
-				return got, nil
-			}
-			time.Sleep(50 * time.Microsecond)
-			continue
+			return got, nil
 		}
 		if err != nil {
 			return got, err
@@ -117,7 +110,7 @@ func readToEOF(s muxStream) ([]byte, error) {
 	}
 }
 
-func sendOne(s muxStream, total uint64, writeSize int) error {
+func sendOne(s Stream, total uint64, writeSize int) error {
 	buf := pattern(writeSize)
 	left := total
 	for left > 0 {
@@ -130,7 +123,7 @@ func sendOne(s muxStream, total uint64, writeSize int) error {
 		}
 		left -= n
 	}
-	if err := s.closeWrite(); err != nil {
+	if err := s.CloseWrite(); err != nil {
 		return fmt.Errorf("close: %v", err)
 	}
 	ack, err := readToEOF(s)
@@ -208,7 +201,7 @@ func (a *adapter) benchCommand(c *command) bool {
 			start := time.Now()
 			errs := make(chan error, streams)
 			for i := uint64(0); i < streams; i++ {
-				s, err := a.session().open()
+				s, err := a.session().Open()
 				if err != nil {
 					c.fail(err)
 					return
@@ -234,7 +227,7 @@ func (a *adapter) benchCommand(c *command) bool {
 			return true
 		}
 		go func() {
-			s, err := a.session().open()
+			s, err := a.session().Open()
 			if err != nil {
 				c.fail(err)
 				return
@@ -259,7 +252,7 @@ func (a *adapter) benchCommand(c *command) bool {
 					samples = append(samples, time.Since(t))
 				}
 			}
-			_ = s.closeWrite()
+			_ = s.CloseWrite()
 			_, _ = readToEOF(s)
 			sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
 			pick := func(q float64) float64 {
@@ -279,7 +272,7 @@ func (a *adapter) benchCommand(c *command) bool {
 			one := []byte{7}
 			b := make([]byte, 1)
 			for i := uint64(0); i < count; i++ {
-				s, err := a.session().open()
+				s, err := a.session().Open()
 				if err != nil {
 					c.fail(err)
 					return
@@ -298,7 +291,7 @@ func (a *adapter) benchCommand(c *command) bool {
 					bench.mu.Unlock()
 					continue
 				}
-				if err := s.closeWrite(); err != nil {
+				if err := s.CloseWrite(); err != nil {
 					c.fail(err)
 					return
 				}

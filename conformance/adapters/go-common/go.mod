@@ -1,0 +1,3 @@
+module yamux-conformance/go-common
+
+go 1.21
