@@ -29,5 +29,6 @@ pub mod resilience;
 pub mod resources;
 pub mod run;
 pub mod selfcheck;
+pub mod sessions;
 pub mod spec;
 pub mod vector;

@@ -180,6 +180,10 @@ pub struct Peer {
     read_gate: tokio::sync::watch::Sender<bool>,
     /// Frames with RST the IUT sent (a defence against floods).
     iut_rsts: u64,
+    /// Where the IUT listens (it is the server): `sessions` connects there.
+    iut_listen: Option<std::net::SocketAddr>,
+    /// Sessions a `sessions` step opened, closed when the peer is dropped.
+    crowd: Option<crate::sessions::Crowd>,
 }
 
 fn flags_of(s: &Option<String>) -> Flags {
@@ -290,6 +294,11 @@ impl Peer {
     /// read already.
     pub fn new(role: Role, tcp: TcpStream, adapter: Option<AdapterProc>, start: Instant) -> Peer {
         let _ = tcp.set_nodelay(true);
+        let iut_listen = if role == Role::Server {
+            tcp.peer_addr().ok()
+        } else {
+            None
+        };
         let (rd, wr) = tcp.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let (read_gate, gate) = tokio::sync::watch::channel(true);
@@ -327,6 +336,8 @@ impl Peer {
             observed_upto: 0,
             seq: 0,
             trace_dropped: 0,
+            iut_listen,
+            crowd: None,
         }
     }
 
@@ -1177,6 +1188,7 @@ impl Peer {
             }
             StepKind::Flood(f) => self.do_flood(f).await,
             StepKind::Responsive(r) => self.do_responsive(r, deadline).await,
+            StepKind::Sessions(m) => self.do_sessions(m, deadline).await,
             StepKind::CloseTcp(_) => {
                 if let Some(mut w) = self.writer.take() {
                     let _ = w.shutdown().await;
@@ -1185,6 +1197,59 @@ impl Peer {
                 StepResult::Ok
             }
         }
+    }
+
+    /// `sessions`: more sessions beside this one, held until the case ends.
+    async fn do_sessions(
+        &mut self,
+        m: &crate::vector::SessionsStep,
+        deadline: Instant,
+    ) -> StepResult {
+        let Some(addr) = self.iut_listen else {
+            return StepResult::HarnessError("sessions: the IUT is not the server here".into());
+        };
+        if self.adapter.is_some() {
+            let act = Act {
+                cmd: "accept-sessions".into(),
+                count: Some(m.count),
+                ..Act::default()
+            };
+            let r = self.do_act(&act, deadline).await;
+            if !matches!(r, StepResult::Ok) {
+                return r;
+            }
+        }
+        let echo = m.echo.unwrap_or(64);
+        self.note(
+            "->",
+            format!(
+                "{} more sessions to {addr}, each: stream 1 SYN|FIN with {echo} bytes to echo, a Ping",
+                m.count
+            ),
+        );
+        let (crowd, t) = crate::sessions::open(addr, m.count, echo, deadline).await;
+        let reason = t
+            .first_reason
+            .as_deref()
+            .map(|r| format!(" (first: {r})"))
+            .unwrap_or_default();
+        self.note(
+            "<-",
+            format!(
+                "sessions: {} served, {} turned away{reason}, {} undecided; the served ones stay open",
+                t.served, t.turned, t.timed_out
+            ),
+        );
+        self.observations
+            .push(format!("sessions: {} of {} served", t.served, m.count));
+        if t.turned > 0 {
+            self.observations.push(format!(
+                "defence: the IUT turned away {} of {} sessions{reason}",
+                t.turned, m.count
+            ));
+        }
+        self.crowd = Some(crowd);
+        StepResult::Ok
     }
 
     fn write_failed(&mut self, e: String) -> StepResult {
@@ -1905,6 +1970,9 @@ impl Peer {
         }
         if let Some(c) = a.code {
             cmd.insert("code".into(), Value::from(c));
+        }
+        if let Some(c) = a.count {
+            cmd.insert("count".into(), Value::from(c));
         }
         self.drain_ready().await;
         for _ in 1..a.repeat.unwrap_or(1).max(1) {

@@ -139,6 +139,10 @@ struct State {
     serve_mode: Mutex<bench::ServeMode>,
     /// Streams kept open by `bench-hold`.
     held: Arc<Mutex<Vec<Stream>>>,
+    /// The server's listener, kept for `accept-sessions` (None: client).
+    listener: Option<Arc<TcpListener>>,
+    /// The configuration every session of this process is created with.
+    config: Config,
 }
 
 async fn read_some(s: &Arc<Mutex<Stream>>, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -519,6 +523,18 @@ async fn command(state: &Arc<State>, line: &str) {
             }
             emit(out, ok(json!({})));
         }
+        "accept-sessions" => {
+            let Some(l) = state.listener.clone() else {
+                emit(
+                    out,
+                    json!({"event": "unsupported", "id": id, "message": "a client has no listener"}),
+                );
+                return;
+            };
+            let count = v.get("count").and_then(Value::as_u64).unwrap_or(1);
+            tokio::spawn(more_sessions(l, count, state.config.clone()));
+            emit(out, ok(json!({})));
+        }
         "crash" => {
             // The crash contract (docs/adapters.md, "Crashes"): a panic in a
             // task, which the hook set by `main_with` turns into the death
@@ -526,6 +542,28 @@ async fn command(state: &Arc<State>, line: &str) {
             tokio::spawn(async { panic!("deliberate crash (adapter crash command)") });
         }
         _ => emit(out, json!({"event": "unsupported", "id": id})),
+    }
+}
+
+/// `accept-sessions` (docs/adapters.md, "More sessions"): up to `count`
+/// more connections, each a server session whose streams are echoed
+/// without events. Their errors end only themselves.
+async fn more_sessions(l: Arc<TcpListener>, count: u64, config: Config) {
+    for _ in 0..count {
+        let tcp = match l.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                eprintln!("reference adapter: accept-sessions: accept failed: {e}");
+                return;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let session = Session::server(tcp, config.clone());
+        tokio::spawn(async move {
+            while let Ok(s) = session.accept().await {
+                tokio::spawn(bench::serve(s, bench::ServeMode::Echo));
+            }
+        });
     }
 }
 
@@ -574,6 +612,7 @@ pub async fn run(args: AdapterArgs) -> i32 {
             return EXIT_UNSUPPORTED;
         }
     };
+    let mut listener = None;
     let (tcp, addr) = if args.role == "server" {
         let l = match TcpListener::bind(&args.addr).await {
             Ok(l) => l,
@@ -584,6 +623,8 @@ pub async fn run(args: AdapterArgs) -> i32 {
         };
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         println!("{}", json!({"event": "ready", "addr": addr}));
+        let l = Arc::new(l);
+        listener = Some(l.clone());
         match l.accept().await {
             Ok((s, _)) => (s, addr),
             Err(e) => {
@@ -605,9 +646,9 @@ pub async fn run(args: AdapterArgs) -> i32 {
     };
     let _ = tcp.set_nodelay(true);
     let session = if args.role == "server" {
-        Session::server(tcp, config)
+        Session::server(tcp, config.clone())
     } else {
-        Session::client(tcp, config)
+        Session::client(tcp, config.clone())
     };
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
     let printer = tokio::spawn(async move {
@@ -634,6 +675,8 @@ pub async fn run(args: AdapterArgs) -> i32 {
         echo_default: Mutex::new(true),
         serve_mode: Mutex::new(bench::ServeMode::Off),
         held: Arc::new(Mutex::new(Vec::new())),
+        listener,
+        config,
     });
     // Acceptor.
     let st = state.clone();

@@ -132,6 +132,61 @@ fn check(out: &mut SelfCheck, name: &str, r: Result<(), String>) -> bool {
     ok
 }
 
+/// `accept-sessions` (docs/adapters.md, "More sessions"), where the adapter
+/// supports it: two more sessions are served by echo (the runner's own
+/// `sessions` step code) and the first session still answers a ping.
+async fn more_sessions(out: &mut SelfCheck, server: &mut Side, client: &mut Side, addr: &str) {
+    let mut m = Map::new();
+    m.insert("cmd".into(), Value::from("accept-sessions"));
+    m.insert("count".into(), Value::from(2));
+    let reply = match server.proc.send(m).await {
+        Ok((id, _)) => {
+            server
+                .wait(
+                    "the reply to `accept-sessions`",
+                    Duration::from_secs(10),
+                    |v| v.get("id").and_then(Value::as_u64) == Some(id),
+                )
+                .await
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let kind = reply
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("event").and_then(Value::as_str).map(str::to_string));
+    if kind.as_deref() == Some("unsupported") {
+        return;
+    }
+    let r = match (&reply, kind.as_deref()) {
+        (Ok(_), Some("ok")) => Ok(()),
+        (Ok(v), _) => Err(format!("answered {v}")),
+        (Err(e), _) => Err(e.clone()),
+    };
+    if !check(out, "server: accept-sessions", r) {
+        return;
+    }
+    let Ok(sock) = addr.parse() else {
+        check(
+            out,
+            "server: two more sessions echo",
+            Err(format!("`ready` addr {addr:?} is not an address")),
+        );
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (crowd, t) = crate::sessions::open(sock, 2, 100, deadline).await;
+    let r = if t.served == 2 {
+        Ok(())
+    } else {
+        Err(format!("{t:?}"))
+    };
+    check(out, "server: two more sessions echo and answer a ping", r);
+    let r = client.cmd(json!({"cmd": "ping"})).await.map(|_| ());
+    check(out, "the first session answers a ping beside them", r);
+    drop(crowd);
+}
+
 /// Runs the self-check.
 pub async fn self_check(spec: &AdapterSpec) -> SelfCheck {
     let mut out = SelfCheck::default();
@@ -297,6 +352,7 @@ pub async fn self_check(spec: &AdapterSpec) -> SelfCheck {
             Err(e) => Err(e.to_string()),
         };
         check(&mut out, "unknown command answered `unsupported`", r);
+        more_sessions(&mut out, &mut server, &mut client, &addr).await;
     }
     let t = Instant::now();
     let c = client.proc.finish().await;

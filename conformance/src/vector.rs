@@ -189,6 +189,9 @@ pub enum StepKind {
     /// The IUT still works: a ping is answered and a new stream echoes, or
     /// it has ended the session (a defence). Resumes the peer's reading.
     Responsive(Responsive),
+    /// More sessions to a server under test, held open until the case
+    /// ends (`resilience.many-sessions`).
+    Sessions(SessionsStep),
 }
 
 impl StepKind {
@@ -214,6 +217,7 @@ impl StepKind {
             StepKind::CloseTcp(_) => "close_tcp",
             StepKind::Flood(_) => "flood",
             StepKind::Responsive(_) => "responsive",
+            StepKind::Sessions(_) => "sessions",
         }
     }
 }
@@ -540,6 +544,9 @@ pub struct Act {
     /// Go Away code (`goaway`), or error code of the RST (`reset-code`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u32>,
+    /// Connections to accept (`accept-sessions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
     /// Bind the reply's `stream` field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind: Option<String>,
@@ -668,6 +675,25 @@ pub struct Responsive {
     pub read_fresh: bool,
 }
 
+/// `sessions`: `count` more TCP connections to the server under test, each
+/// a yamux client session that opens stream 1 with `echo` bytes (`SYN|FIN`)
+/// and sends a Ping; a session is served when the bytes come back and the
+/// Ping is answered. The served ones stay open until the case ends, so the
+/// steps after this one run beside them. With an adapter, the step first
+/// sends `accept-sessions` with `count` (an adapter answering `unsupported`
+/// makes the case unsupported). Server role only. The step records how many
+/// were served, turned away (refused, closed, Go Away, RST: a defence) or
+/// undecided within `within_ms`; it fails nothing by itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsStep {
+    /// Sessions to open (at most [`crate::sessions::MAX_SESSIONS`]).
+    pub count: u32,
+    /// Bytes echoed on each (default 64, at most 65,536).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<u32>,
+}
+
 /// `close_tcp`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -710,6 +736,7 @@ pub const COMMANDS: &[&str] = &[
     "no-read",
     "echo",
     "no-echo",
+    "accept-sessions",
 ];
 
 /// Adapter events a case may wait for.
@@ -1112,6 +1139,18 @@ pub fn validate_case(case: &Case, rules: Option<&SpecRules>) -> Vec<(String, Str
             | StepKind::Peer(_)
             | StepKind::Responsive(_)
             | StepKind::CloseTcp(_) => {}
+            StepKind::Sessions(m) => {
+                let max = crate::sessions::MAX_SESSIONS;
+                if m.count == 0 || m.count > max {
+                    errs.push(format!("count: {} must be 1..={max}", m.count));
+                }
+                if m.echo.is_some_and(|e| e > 65_536) {
+                    errs.push("echo: at most 65536 bytes".into());
+                }
+                if case.roles != [Role::Server] {
+                    errs.push("sessions: only in a case whose roles are [\"server\"]".into());
+                }
+            }
             StepKind::Flood(f) => {
                 if parse_type(&f.frame.typ).is_none() {
                     errs.push(format!("frame.type: {:?} is not a frame type", f.frame.typ));
@@ -1245,6 +1284,26 @@ mod tests {
         }
         .bytes()
         .is_err());
+    }
+
+    #[test]
+    fn sessions_are_bounded_and_only_against_a_server() {
+        let c = case(serde_json::json!({
+            "id": "a.b", "spec": ["x"], "level": "SHOULD", "roles": ["server", "client"],
+            "summary": "s", "steps": [{"sessions": {"count": 2001, "echo": 70000}}]
+        }))
+        .unwrap();
+        let errs: Vec<String> = validate_case(&c, None)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        for want in [
+            "count: 2001 must be 1..=2000",
+            "echo: at most 65536 bytes",
+            "sessions: only in a case whose roles are [\"server\"]",
+        ] {
+            assert!(errs.iter().any(|m| m == want), "{want}: {errs:?}");
+        }
     }
 
     #[test]

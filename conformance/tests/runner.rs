@@ -62,6 +62,67 @@ async fn echo_server_for(n: usize) -> SocketAddr {
     addr
 }
 
+/// An echo server that holds at most `limit` connections at once and closes
+/// any connection above that at once (a connection limit: a defence).
+async fn limited_server(limit: usize) -> SocketAddr {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let open = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            if open.load(Ordering::SeqCst) >= limit {
+                drop(tcp);
+                continue;
+            }
+            open.fetch_add(1, Ordering::SeqCst);
+            let open = open.clone();
+            let s = yamux::Session::server(tcp, yamux::Config::default());
+            tokio::spawn(async move {
+                while let Ok(st) = s.accept().await {
+                    tokio::spawn(conformance::bench::serve(
+                        st,
+                        conformance::bench::ServeMode::Echo,
+                    ));
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sessions_count_the_served_and_the_turned_away() {
+    let suite = suite();
+    // The case's own session and 10 of the 500 more.
+    let addr = limited_server(11).await;
+    let results = run_all(
+        &suite.cases,
+        &Iut::Target(addr),
+        &opts(&["resilience.many-sessions"]),
+    )
+    .await;
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Pass, "{:?} {:?}", r.failures, r.message);
+    assert!(
+        r.observations
+            .iter()
+            .any(|o| o == "sessions: 10 of 500 served"),
+        "{:?}",
+        r.observations
+    );
+    assert!(
+        r.observations
+            .iter()
+            .any(|o| o.starts_with("defence: the IUT turned away 490 of 500 sessions (first: ")),
+        "{:?}",
+        r.observations
+    );
+}
+
 /// Reads and discards everything: never answers anything.
 async fn deaf_server() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
