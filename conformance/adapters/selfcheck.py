@@ -114,6 +114,20 @@ class Adapter:
             else:
                 raise RuntimeError(f"{self.name}: stream {stream}: {ev}")
 
+    def collect_bytes(self, stream, n, timeout=TIMEOUT):
+        """Concatenates data events of a stream until n bytes came."""
+        out = bytearray()
+        while len(out) < n:
+            ev = self.wait(
+                lambda e: e.get("stream") == stream and e.get("event") in ("data", "eof", "reset", "stream-error"),
+                f"data on stream {stream} ({len(out)} of {n} bytes so far)",
+                timeout,
+            )
+            if ev["event"] != "data":
+                raise RuntimeError(f"{self.name}: stream {stream}: {ev} after {len(out)} of {n} bytes")
+            out += bytes.fromhex(ev["hex"])
+        return bytes(out)
+
     def stop(self):
         try:
             self.proc.stdin.close()
@@ -170,6 +184,72 @@ def check_crash(run, check):
                 p.proc.wait()
 
 
+def drain(adapter):
+    """Moves the events printed so far into the backlog."""
+    try:
+        while True:
+            ev = adapter.events.get_nowait()
+            if ev.get("event") == "stdout-eof":
+                adapter.events.put(ev)
+                return
+            adapter.backlog.append(ev)
+    except queue.Empty:
+        pass
+
+
+def check_more_sessions(run, server, client, addr, check):
+    """`accept-sessions`: two more clients each get a session that echoes,
+    the first session keeps working while they are open and after they end,
+    and a client answers `unsupported`."""
+    r = client.reply(client.send("accept-sessions", count=1))
+    check("accept-sessions in the client role is unsupported", r["event"] == "unsupported", json.dumps(r))
+    r = server.reply(server.send("accept-sessions", count=2))
+    if r["event"] == "unsupported":
+        print("skip accept-sessions (unsupported)")
+        return
+    check("accept-sessions", r["event"] == "ok", json.dumps(r))
+    time.sleep(0.3)
+    drain(server)
+    seen = len(server.backlog)
+    extras = []
+    try:
+        for k in range(2):
+            extra = Adapter(run, "client", addr, f"extra client {k + 1}")
+            extras.append(extra)
+            extra.wait(lambda e: e.get("event") == "ready", f"extra client {k + 1} ready")
+            r = extra.reply(extra.send("open"))
+            if r["event"] != "ok":
+                check(f"extra session {k + 1}: open", False, json.dumps(r))
+                continue
+            s = r["stream"]
+            data = pattern(1000 + k)
+            extra.reply(extra.send("write", stream=s, hex=data.hex()))
+            # The bytes, not the FIN: the echo of an extra session is what
+            # is checked here (the first session's checks cover the FIN).
+            try:
+                got = extra.collect_bytes(s, len(data))
+                check(f"extra session {k + 1} echoes", got == data, f"{len(got)} of {len(data)} bytes")
+            except (TimeoutError, RuntimeError) as e:
+                check(f"extra session {k + 1} echoes", False, str(e))
+        r = client.reply(client.send("ping"))
+        if r["event"] != "unsupported":
+            check("the first session answers a ping while two more are open", r["event"] == "ok", json.dumps(r))
+    except (TimeoutError, RuntimeError, KeyError) as e:
+        check("extra sessions", False, str(e))
+    finally:
+        for extra in extras:
+            extra.stop()
+    time.sleep(0.3)
+    drain(server)
+    printed = server.backlog[seen:]
+    check("extra sessions print no events", not printed, json.dumps(printed[:3]))
+    check("the server keeps running after the extra sessions end", server.proc.poll() is None,
+          f"exit code {server.proc.poll()}")
+    r = client.reply(client.send("ping"))
+    if r["event"] != "unsupported":
+        check("the first session answers a ping after they end", r["event"] == "ok", json.dumps(r))
+
+
 def pattern(n):
     return bytes(i % 251 for i in range(n))
 
@@ -219,6 +299,7 @@ def main():
     try:
         ready = server.wait(lambda e: e.get("event") == "ready", "server ready")
         check("server ready", "addr" in ready, json.dumps(ready))
+        server_addr = ready["addr"]
         client = Adapter(run, "client", ready["addr"], "client")
         ready = client.wait(lambda e: e.get("event") == "ready", "client ready")
         check("client ready", "addr" in ready, json.dumps(ready))
@@ -275,6 +356,8 @@ def main():
 
         r = client.reply(client.send("frobnicate"))
         check("unknown command is unsupported", r["event"] == "unsupported", json.dumps(r))
+
+        check_more_sessions(run, server, client, server_addr, check)
     except (TimeoutError, RuntimeError, KeyError) as e:
         check("protocol", False, str(e))
     finally:

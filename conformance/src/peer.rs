@@ -1223,7 +1223,7 @@ impl Peer {
         self.note(
             "->",
             format!(
-                "{} more sessions to {addr}, each: stream 1 SYN|FIN with {echo} bytes to echo, a Ping",
+                "{} more sessions to {addr}, each: stream 1 opened (WU|SYN) with {echo} bytes to echo, a Ping",
                 m.count
             ),
         );
@@ -1517,18 +1517,19 @@ impl Peer {
             return StepResult::Ok;
         }
         let name = StreamRef::Bind("$responsive".into());
-        // A new stream, opened by its first Data frame (well within the
-        // initial window).
+        // A new stream, opened by a Window Update and then given its bytes
+        // (well within the initial window): opening with Data|SYN would
+        // also test whether the payload of a SYN frame is kept, which is a
+        // case of its own (stream.open.syn-on-data), not responsiveness.
         let id = self.resolve_for_send(&name);
         let body: Vec<u8> = (0..u64::from(len)).map(pattern_byte).collect();
-        if let Err(e) = self
-            .send_frame(
-                Frame::data(StreamId::new(id), Flags::SYN, body),
-                "responsive?",
-            )
-            .await
-        {
-            return self.write_failed(e);
+        for f in [
+            Frame::window_update(StreamId::new(id), Flags::SYN, 0),
+            Frame::data(StreamId::new(id), Flags::NONE, body),
+        ] {
+            if let Err(e) = self.send_frame(f, "responsive?").await {
+                return self.write_failed(e);
+            }
         }
         if r.read_fresh && self.adapter.is_some() {
             if let Err(failed) = self.read_fresh_stream(id, deadline).await {

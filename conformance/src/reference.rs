@@ -531,7 +531,10 @@ async fn command(state: &Arc<State>, line: &str) {
                 );
                 return;
             };
-            let count = v.get("count").and_then(Value::as_u64).unwrap_or(1);
+            let Some(count) = v.get("count").and_then(Value::as_u64) else {
+                emit(out, err("`count` must be a non-negative integer".into()));
+                return;
+            };
             tokio::spawn(more_sessions(l, count, state.config.clone()));
             emit(out, ok(json!({})));
         }

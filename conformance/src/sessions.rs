@@ -121,19 +121,20 @@ pub async fn open(addr: SocketAddr, count: u32, echo: u32, deadline: Instant) ->
     (crowd, tally)
 }
 
-/// Connects and has stream 1 (`SYN|FIN` Data with the payload) echoed and
-/// a Ping answered (the exchange of the liveness probe).
+/// Connects and has stream 1 echoed and a Ping answered (the exchange of
+/// the liveness probe).
 async fn handshake(addr: SocketAddr, k: u32, echo: u32) -> Result<TcpStream, String> {
     let mut tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let data = payload(k, echo);
-    let opening = [Frame::data(
-        StreamId::new(1),
-        Flags::SYN | Flags::FIN,
-        data.clone(),
-    )];
+    // The probe's opening (WU|SYN, then the bytes), with no FIN: a FIN on
+    // the opening frame is a case of its own (stream.close.syn-fin).
+    let opening = [
+        Frame::window_update(StreamId::new(1), Flags::SYN, 0),
+        Frame::data(StreamId::new(1), Flags::NONE, data.clone()),
+    ];
     crate::liveness::echo_and_ping(&mut tcp, &opening, &data, k).await?;
     Ok(tcp)
 }

@@ -676,7 +676,7 @@ pub struct Responsive {
 }
 
 /// `sessions`: `count` more TCP connections to the server under test, each
-/// a yamux client session that opens stream 1 with `echo` bytes (`SYN|FIN`)
+/// a yamux client session that opens stream 1 (`WU|SYN`) with `echo` bytes
 /// and sends a Ping; a session is served when the bytes come back and the
 /// Ping is answered. The served ones stay open until the case ends, so the
 /// steps after this one run beside them. With an adapter, the step first

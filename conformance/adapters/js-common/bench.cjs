@@ -351,4 +351,4 @@ function createBench ({ open, hints, stallMs = STALL_MS }) {
   }
 }
 
-module.exports = { createBench, rssBytes, STALL_MS }
+module.exports = { createBench, rssBytes, serve, STALL_MS }

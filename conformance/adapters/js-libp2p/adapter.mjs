@@ -25,6 +25,7 @@ import readline from 'node:readline'
 import { performance } from 'node:perf_hooks'
 import benchLib from '../js-common/bench.cjs'
 import crash from '../js-common/crash.cjs'
+import sessionsLib from '../js-common/sessions.cjs'
 
 const EXIT_UNSUPPORTED = 89
 
@@ -367,9 +368,35 @@ function startSession (socket, direction) {
   resolveSession()
 }
 
+// An extra session (`accept-sessions`): a server muxer created as the first
+// one, serving every inbound stream with the echo of ../js-common (no events,
+// no commands). Socket errors are logged by SocketConnection; the muxer's own
+// errors abort it and the connection (AbstractStreamMuxer), which closes the
+// socket, and the muxer then releases its streams and keep-alive timer.
+function startExtraSession (socket) {
+  const c = new SocketConnection(socket, 'inbound')
+  const m = yamux(muxerInit)().createStreamMuxer(c)
+  m.addEventListener('stream', (evt) => { sessionsLib.echo(benchStream(evt.detail)) })
+  // A Go Away from the peer closes the muxer while TCP may stay open: close
+  // TCP too, nothing more can happen on it.
+  c.addEventListener('message', () => {
+    if (m.status === 'closed') socket.destroy()
+  })
+  c.addEventListener('close', (evt) => {
+    if (evt.error != null) logErr(`extra session ended: ${c.closeReason ?? 'connection aborted'}: ${evt.error.message}`)
+  })
+}
+
 function hostPort (host, port) {
   return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`
 }
+
+const sessions = sessionsLib.createSessions({
+  server: args.role === 'server',
+  startFirst: (socket) => startSession(socket, 'inbound'),
+  startExtra: startExtraSession,
+  logErr
+})
 
 if (args.role === 'server') {
   const server = net.createServer({ allowHalfOpen: false })
@@ -377,10 +404,9 @@ if (args.role === 'server') {
     logErr(`listen failed: ${err.message}`)
     process.exit(1)
   })
-  server.once('connection', (socket) => {
-    server.close() // exactly one connection
-    startSession(socket, 'inbound')
-  })
+  // Stays open: the first connection is the session, later ones are extra
+  // sessions once `accept-sessions` allowed them, and destroyed otherwise.
+  server.on('connection', sessions.onConnection)
   server.listen(args.port, args.host, () => {
     const a = server.address()
     emit({ event: 'ready', addr: hostPort(a.address, a.port) })
@@ -556,6 +582,8 @@ const handlers = {
     forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
     return {}
   },
+
+  'accept-sessions': sessions.acceptSessions,
 
   crash: crash.command,
 

@@ -5,6 +5,7 @@ Runs `libp2p.stream_muxer.yamux.Yamux` directly over a plain TCP connection
 from NDJSON commands on stdin, reporting NDJSON events on stdout.
 """
 
+import errno
 import json
 import logging
 import math
@@ -76,6 +77,32 @@ class RawConn(TrioTCPStream):
     def __init__(self, stream, is_initiator):
         super().__init__(stream)
         self.is_initiator = is_initiator
+
+
+def new_session(conn, client):
+    """Creates the yamux session over a TCP stream: the only construction
+    code, used for the first session and for `accept-sessions`' ones."""
+    sess = Yamux(RawConn(conn, client), ID(b"yamux-conformance-peer"), is_initiator=client)
+    limit = max_streams()
+    if limit is not None:
+        # open_stream() takes a slot of this semaphore (256 slots) until
+        # the stream is closed; bench-hold needs more.
+        sess.stream_backlog_limit = limit
+        sess.stream_backlog_semaphore = trio.Semaphore(limit)
+    return sess
+
+
+async def run_muxer(sess, what="exception escaped the muxer"):
+    """Runs the muxer's tasks until the session is over (every session goes
+    through here). Returns None, or the library/transport error the session
+    ended with; anything else escaping the muxer is a crash."""
+    try:
+        await sess.start()  # returns when the session is over
+    except Exception as err:
+        if not is_session_end(err):
+            crash(what, err)
+        return err
+    return None
 
 
 class Stream:
@@ -373,6 +400,128 @@ class BenchClient:
         emit(event="ok", id=cmd.get("id"), **out)
 
 
+# --- More sessions (docs/adapters.md, "More sessions: `accept-sessions`") ---
+# Extra server sessions on the kept listener: created by new_session() and run
+# by run_muxer() like the first one, with the default echo, no events and no
+# commands. The library's and the transport's errors end one silently (stderr
+# only); anything else is a crash, as on the first session.
+
+# accept() errors worth waiting out (descriptors or memory short for a while,
+# a connection that died in the backlog) instead of giving up accepting.
+ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS, errno.ECONNABORTED, errno.EPROTO}
+
+
+async def echo_quietly(ms):
+    """The default echo on a stream of an extra session, without events:
+    read() as on the first session, what was read is queued (echo never
+    slows reading down) and written back in order, FIN once EOF was read and
+    everything written. A reset or the session's end stops it; only the
+    library's and the transport's error types are taken for that."""
+    send, recv = trio.open_memory_channel(math.inf)
+
+    async def writer():
+        async for data in recv:
+            await ms.write(data)
+        await ms.close()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer)
+            with send:
+                while True:
+                    try:
+                        data = await ms.read()
+                    except MuxedStreamEOF:
+                        if ms.reset_received:  # an RST seen as EOF (README)
+                            nursery.cancel_scope.cancel()
+                        break
+                    if not data:
+                        break
+                    send.send_nowait(bytes(data))
+    except Exception as err:
+        if not is_session_end(err):
+            raise  # not a stream or session error: serve_extra crashes
+
+
+async def serve_extra(conn, n):
+    """One session of `accept-sessions`, until its muxer is over; then its
+    echo tasks are cancelled and the TCP stream closed."""
+    what = f"extra session {n}"
+    sess = new_session(conn, False)
+    try:
+        async with trio.open_nursery() as nursery:
+            async def watch():
+                err = await run_muxer(sess, f"exception escaped the muxer ({what})")
+                log(f"{what} ended" + (f": {type(err).__name__}: {err}" if err is not None else ""))
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            await sess.event_started.wait()
+            while True:
+                try:
+                    ms = await sess.accept_stream()
+                except MuxedConnUnavailable:
+                    break  # the session is ending: watch() cancels the rest
+                nursery.start_soon(echo_quietly, ms)
+    except Exception as err:
+        if not is_session_end(err):
+            crash(f"exception escaped {what}", err)
+        log(f"{what}: {type(err).__name__}: {err}")
+    finally:
+        with trio.CancelScope(shield=True):
+            await conn.aclose()  # idempotent; the muxer usually closed it
+
+
+class Listener:
+    """The server's listening socket, kept open after the first connection;
+    later connections wait in its backlog until `accept-sessions`."""
+
+    def __init__(self, sock, nursery):
+        self.sock = sock
+        self.nursery = nursery
+        self.first_done = trio.Event()
+        self.wanted = 0
+        self.extra = 0
+        self.accepting = False
+
+    async def accept(self):
+        conn_sock, _ = await self.sock.accept()
+        return trio.SocketStream(conn_sock)  # sets TCP_NODELAY
+
+    async def serve_first(self, adapter):
+        try:
+            conn = await self.accept()
+        finally:
+            self.first_done.set()
+        await adapter.run_session(conn, False)
+
+    def more(self, count):
+        self.wanted += count
+        if self.wanted and not self.accepting:
+            self.accepting = True
+            self.nursery.start_soon(self.accept_more)
+
+    async def accept_more(self):
+        # One task accepts at a time (trio refuses two waiting on a socket),
+        # and not before the first session has its connection.
+        await self.first_done.wait()
+        while self.wanted > 0:
+            try:
+                conn = await self.accept()
+            except OSError as err:
+                if err.errno in ACCEPT_RETRY:
+                    log(f"accept-sessions: accept failed, retrying: {err}")
+                    await trio.sleep(0.1)
+                    continue
+                log(f"accept-sessions: accept failed, accepting no more: {err}")
+                self.wanted = 0
+                break
+            self.wanted -= 1
+            self.extra += 1
+            self.nursery.start_soon(serve_extra, conn, self.extra)
+        self.accepting = False
+
+
 class Adapter:
     def __init__(self, nursery):
         self.nursery = nursery
@@ -387,6 +536,7 @@ class Adapter:
         self.by_us = False
         self.bench_mode = None  # None (off), "sink" or "echo"
         self.bench = BenchClient(self)
+        self.listener = None  # server role: the Listener
 
     def notify(self):
         self.changed.set()
@@ -407,13 +557,7 @@ class Adapter:
         return s
 
     async def run_session(self, conn, client, announce=None):
-        self.sess = Yamux(RawConn(conn, client), ID(b"yamux-conformance-peer"), is_initiator=client)
-        limit = max_streams()
-        if limit is not None:
-            # open_stream() takes a slot of this semaphore (256 slots) until
-            # the stream is closed; bench-hold needs more.
-            self.sess.stream_backlog_limit = limit
-            self.sess.stream_backlog_semaphore = trio.Semaphore(limit)
+        self.sess = new_session(conn, client)
         self.nursery.start_soon(self._watch)
         await self.sess.event_started.wait()
         if announce is not None:
@@ -423,11 +567,8 @@ class Adapter:
 
     async def _watch(self):
         reason = "session ended (peer closed TCP, sent Go Away, or an error; see stderr)"
-        try:
-            await self.sess.start()  # returns when the session is over
-        except Exception as err:
-            if not is_session_end(err):
-                crash("exception escaped the muxer", err)
+        err = await run_muxer(self.sess)
+        if err is not None:
             reason = f"session failed: {type(err).__name__}: {err}"
         if self.by_us:
             reason = "closed by the session-close command"
@@ -534,6 +675,19 @@ class Adapter:
         else:
             self.nursery.start_soon(self.bench.run, cmd)
 
+    def accept_sessions(self, cmd):
+        cid = cmd.get("id")
+        if self.listener is None:
+            emit(event="unsupported", id=cid, message="accept-sessions is for the server role only")
+            return
+        try:
+            count = int_field(cmd, "count", None, 1 << 32)
+        except BenchError as err:
+            emit(event="error", id=cid, message=str(err))
+            return
+        self.listener.more(count)
+        emit(event="ok", id=cid)
+
     def execute(self, cmd):
         name = cmd.get("cmd")
         cid = cmd.get("id")
@@ -581,6 +735,8 @@ class Adapter:
             self.set_gate(cmd, True, name == "read")
         elif name in ("echo", "no-echo"):
             self.set_gate(cmd, False, name == "echo")
+        elif name == "accept-sessions":
+            self.accept_sessions(cmd)
         elif name == "crash":
             self.nursery.start_soon(deliberate_crash)
         elif name in BENCH_CMDS:
@@ -669,15 +825,12 @@ async def main(role, host, port):
             sock = trio.socket.socket(family, trio.socket.SOCK_STREAM)
             sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
             await sock.bind((host, port))
-            sock.listen(1)
+            # A backlog for the many connections `accept-sessions` may be
+            # asked for; the listener stays open until the process ends.
+            sock.listen(trio.socket.SOMAXCONN)
+            adapter.listener = Listener(sock, nursery)
             emit(event="ready", addr=fmt_addr(sock.getsockname()))
-
-            async def serve():
-                conn_sock, _ = await sock.accept()
-                sock.close()
-                await adapter.run_session(trio.SocketStream(conn_sock), False)
-
-            nursery.start_soon(serve)
+            nursery.start_soon(adapter.listener.serve_first, adapter)
         else:
             conn = await trio.open_tcp_stream(host, port)
             await adapter.run_session(

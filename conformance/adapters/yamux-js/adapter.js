@@ -10,6 +10,7 @@ const readline = require('node:readline')
 const util = require('node:util')
 const benchLib = require('../js-common/bench.cjs')
 const crash = require('../js-common/crash.cjs')
+const sessionsLib = require('../js-common/sessions.cjs')
 
 const EXIT_UNSUPPORTED = 89
 
@@ -251,16 +252,47 @@ function startSession (socket) {
   resolveSession()
 }
 
+// An extra session (`accept-sessions`): a Server created as the first one,
+// serving every inbound stream with the echo of ../js-common (no events, no
+// commands). It ends when TCP closes or on the session's first 'error': the
+// implementation emits one when it shuts itself down, and after any other
+// the socket is unpiped from it (README quirk 7), so it could do nothing
+// more. Ending it clears its keep-alive timer and drops its streams.
+function startExtraSession (socket) {
+  const s = new yamuxjs.Server((stream) => { sessionsLib.echo(benchStream(stream)) }, config)
+  let ended = false
+  const end = () => {
+    if (ended) return
+    ended = true
+    if (!s.isClosed()) s.close()
+    s.destroy()
+    socket.destroy()
+  }
+  s.on('error', (err) => {
+    logErr(`extra session: session error: ${err.message}`)
+    end()
+  })
+  socket.on('error', (err) => { logErr(`extra session: socket error: ${err.message}`) })
+  socket.on('close', end)
+  socket.pipe(s).pipe(socket)
+}
+
+const sessions = sessionsLib.createSessions({
+  server: args.role === 'server',
+  startFirst: startSession,
+  startExtra: startExtraSession,
+  logErr
+})
+
 if (args.role === 'server') {
   const server = net.createServer()
   server.on('error', (err) => {
     logErr(`listen failed: ${err.message}`)
     process.exit(1)
   })
-  server.once('connection', (socket) => {
-    server.close() // exactly one connection
-    startSession(socket)
-  })
+  // Stays open: the first connection is the session, later ones are extra
+  // sessions once `accept-sessions` allowed them, and destroyed otherwise.
+  server.on('connection', sessions.onConnection)
   server.listen(args.port, args.host, () => {
     const a = server.address()
     emit({ event: 'ready', addr: hostPort(a.address, a.port) })
@@ -439,6 +471,8 @@ const handlers = {
     forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
     return {}
   },
+
+  'accept-sessions': sessions.acceptSessions,
 
   crash: crash.command,
 

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncBufReadExt;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -27,7 +28,7 @@ pub(crate) enum Msg<D: Driver> {
 pub(crate) async fn main<D, F>(args: Args, start: F) -> i32
 where
     D: Driver,
-    F: FnOnce(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
+    F: Fn(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let alive = Arc::new(AtomicBool::new(true));
@@ -47,6 +48,7 @@ where
         streams: HashMap::new(),
         serve_mode: bench::ServeMode::Off,
         held: Arc::new(Mutex::new(Vec::new())),
+        more_sessions: None,
     };
     match args.role {
         Role::Server => {
@@ -65,21 +67,9 @@ where
                 }
             };
             emit(json!({"event": "ready", "addr": addr.to_string()}));
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                match listener.accept().await {
-                    Ok((tcp, peer)) => {
-                        drop(listener);
-                        eprintln!("adapter: accepted a connection from {peer}");
-                        if let Err(e) = tcp.set_nodelay(true) {
-                            eprintln!("adapter: TCP_NODELAY: {e}");
-                        }
-                        let driver = start(Role::Server, tcp, events);
-                        let _ = tx.send(Msg::Driver(Arc::new(driver)));
-                    }
-                    Err(e) => events.closed(format!("accept failed: {e}")),
-                }
-            });
+            let (more_tx, more_rx) = mpsc::unbounded_channel();
+            core.more_sessions = Some(more_tx);
+            tokio::spawn(serve_listener(listener, start, events, tx.clone(), more_rx));
         }
         Role::Client => {
             let tcp = match TcpStream::connect(&args.addr).await {
@@ -89,9 +79,7 @@ where
                     return 1;
                 }
             };
-            if let Err(e) = tcp.set_nodelay(true) {
-                eprintln!("adapter: TCP_NODELAY: {e}");
-            }
+            set_nodelay(&tcp);
             let addr = match tcp.local_addr() {
                 Ok(a) => a,
                 Err(e) => {
@@ -111,6 +99,173 @@ where
         }
     }
     0
+}
+
+/// Owns the server's listener: accepts the first connection and creates the
+/// first session; then keeps the listener open, accepting nothing until
+/// `accept-sessions` allows more connections (`more` carries the counts).
+/// Each of those becomes an extra session, created by the same `start`.
+async fn serve_listener<D, F>(
+    listener: TcpListener,
+    start: F,
+    events: SessionEvents<D>,
+    tx: mpsc::UnboundedSender<Msg<D>>,
+    mut more: mpsc::UnboundedReceiver<u64>,
+) where
+    D: Driver,
+    F: Fn(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
+{
+    match listener.accept().await {
+        Ok((tcp, peer)) => {
+            eprintln!("adapter: accepted a connection from {peer}");
+            set_nodelay(&tcp);
+            let driver = start(Role::Server, tcp, events);
+            let _ = tx.send(Msg::Driver(Arc::new(driver)));
+        }
+        Err(e) => events.closed(format!("accept failed: {e}")),
+    }
+    drop(tx);
+    let mut allowed: u64 = 0;
+    let mut accepted: u64 = 0;
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    loop {
+        while allowed == 0 {
+            match more.recv().await {
+                Some(n) => allowed = allowed.saturating_add(n),
+                // The command loop is gone: the process is ending.
+                None => return,
+            }
+        }
+        while let Ok(n) = more.try_recv() {
+            allowed = allowed.saturating_add(n);
+        }
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                allowed -= 1;
+                accepted += 1;
+                eprintln!("adapter: extra session {accepted}: accepted a connection from {peer}");
+                set_nodelay(&tcp);
+                extra_session(&start, tcp, accepted);
+                if allowed == 0 {
+                    eprintln!(
+                        "adapter: accept-sessions: {accepted} extra connection(s) accepted, \
+                         not accepting more"
+                    );
+                }
+            }
+            Err(e) => {
+                // Often passing (the peer gave up, or too many open files
+                // until some session ends): wait a little and try again.
+                eprintln!("adapter: accept-sessions: accept failed: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+fn set_nodelay(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        eprintln!("adapter: TCP_NODELAY: {e}");
+    }
+}
+
+/// An extra session (`accept-sessions`): created by the implementation's
+/// `start` exactly as the first one, but with its own event channel, whose
+/// only reader echoes every inbound stream and prints nothing. When the
+/// session ends, the driver is dropped, which lets the implementation's
+/// session task finish and release everything. A panic in any of these tasks
+/// still ends the process (the hook of `crash_on_panic`).
+fn extra_session<D, F>(start: &F, tcp: TcpStream, n: u64)
+where
+    D: Driver,
+    F: Fn(Role, TcpStream, SessionEvents<D>) -> D,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let events = SessionEvents {
+        tx,
+        alive: Arc::new(AtomicBool::new(true)),
+    };
+    let driver = start(Role::Server, tcp, events);
+    tokio::spawn(async move {
+        let reason = loop {
+            match rx.recv().await {
+                Some(Msg::Inbound(s)) => {
+                    tokio::spawn(silent_echo(s));
+                }
+                Some(Msg::Closed(reason)) => break reason,
+                Some(_) => {}
+                None => break "the session task is gone".to_string(),
+            }
+        };
+        eprintln!("adapter: extra session {n} over: {reason}");
+        drop(driver);
+    });
+}
+
+/// What the reading half of an extra session's stream hands to the writing half.
+enum Echo {
+    Data(Vec<u8>),
+    Eof,
+}
+
+/// Smaller than the first session's reads: hundreds of extra sessions may
+/// be open, and what each costs is what `resilience.many-sessions` measures.
+const EXTRA_READ_BUF: usize = 16 * 1024;
+
+/// The default echo of an extra session's stream, without events: reads
+/// continuously (a slow echo never holds reading back), writes back every
+/// byte in order, and half-closes after the peer's FIN once everything was
+/// written back. Any error just ends the stream (the handle is dropped).
+async fn silent_echo<S>(stream: S)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let reading = async move {
+        let mut buf = vec![0u8; EXTRA_READ_BUF];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => {
+                    let _ = tx.send(Echo::Eof);
+                    return;
+                }
+                Ok(n) => {
+                    let chunk = buf.get(..n).unwrap_or_default().to_vec();
+                    if tx.send(Echo::Data(chunk)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    let writing = async move {
+        while let Some(piece) = rx.recv().await {
+            match piece {
+                Echo::Data(d) => {
+                    if wr.write_all(&d).await.is_err() || wr.flush().await.is_err() {
+                        return;
+                    }
+                }
+                Echo::Eof => {
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            }
+        }
+    };
+    tokio::pin!(reading, writing);
+    tokio::select! {
+        // The write side is done (FIN sent, or it failed): nothing more to echo.
+        () = &mut writing => {}
+        () = &mut reading => writing.await,
+    }
 }
 
 async fn read_stdin<D: Driver>(tx: mpsc::UnboundedSender<Msg<D>>) {
@@ -148,6 +303,9 @@ struct Core<D: Driver> {
     serve_mode: bench::ServeMode,
     /// Streams kept by `bench-hold`.
     held: Arc<Mutex<Vec<D::Stream>>>,
+    /// Server role: tells the listener task how many more connections
+    /// `accept-sessions` allows. `None` in the client role.
+    more_sessions: Option<mpsc::UnboundedSender<u64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -312,6 +470,19 @@ impl<D: Driver> Core<D> {
             Command::NoRead { stream } => self.set_flag(&id, stream, Flag::Read, false),
             Command::Echo { stream } => self.set_flag(&id, stream, Flag::Echo, true),
             Command::NoEcho { stream } => self.set_flag(&id, stream, Flag::Echo, false),
+            Command::AcceptSessions { count } => match &self.more_sessions {
+                None => emit(unsupported(
+                    &id,
+                    "accept-sessions is for the server role; a client has no listener",
+                )),
+                Some(more) => {
+                    if more.send(count).is_ok() {
+                        emit(ok(&id));
+                    } else {
+                        emit(error(&id, "the listener is gone"));
+                    }
+                }
+            },
             Command::Crash => {
                 // As an implementation bug in one of its tasks would: the
                 // panic hook installed by `run` turns it into the death of

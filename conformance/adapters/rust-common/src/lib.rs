@@ -146,10 +146,13 @@ pub fn crash_on_panic() {
 /// option), sets up TCP, calls `start` to create the session (it must spawn
 /// the task that drives the session and return the driver), then runs the
 /// command loop until stdin ends, and exits 0.
+///
+/// In the server role `start` is called again for every extra session of
+/// `accept-sessions`, so that those are created exactly as the first one.
 pub fn run<D, F>(start: F) -> !
 where
     D: Driver,
-    F: FnOnce(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
+    F: Fn(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
 {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,

@@ -44,6 +44,12 @@ pub enum Command {
     NoEcho {
         stream: Option<u32>,
     },
+    /// Server role: accept up to `count` more connections on the listener,
+    /// each an extra echo session without events (docs/adapters.md, "More
+    /// sessions: `accept-sessions`").
+    AcceptSessions {
+        count: u64,
+    },
     /// A deliberate panic in a new task (the crash contract,
     /// docs/adapters.md "Crashes"). Never answered: the process dies.
     Crash,
@@ -122,6 +128,12 @@ pub fn parse_line(line: &str) -> Result<Request, BadRequest> {
         }
         "session-close" => Command::SessionClose,
         "crash" => Command::Crash,
+        "accept-sessions" => Command::AcceptSessions {
+            count: obj
+                .get("count")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad("`count` is missing or not a non-negative integer".into()))?,
+        },
         "accept" => Command::Accept,
         "no-accept" => Command::NoAccept,
         "read" => Command::Read {
@@ -259,6 +271,10 @@ mod tests {
             (r#"{"id":9,"cmd":"session-close"}"#, Command::SessionClose),
             (r#"{"id":90,"cmd":"crash"}"#, Command::Crash),
             (r#"{"id":10,"cmd":"accept"}"#, Command::Accept),
+            (
+                r#"{"id":17,"cmd":"accept-sessions","count":3}"#,
+                Command::AcceptSessions { count: 3 },
+            ),
             (r#"{"id":11,"cmd":"no-accept"}"#, Command::NoAccept),
             (r#"{"id":12,"cmd":"read"}"#, Command::Read { stream: None }),
             (
@@ -296,6 +312,9 @@ mod tests {
         assert!(e.message.contains("odd number"), "{}", e.message);
         let e = parse_line(r#"{"id":6,"cmd":"close","stream":-1}"#).unwrap_err();
         assert!(e.message.contains("`stream`"), "{}", e.message);
+        let e = parse_line(r#"{"id":7,"cmd":"accept-sessions"}"#).unwrap_err();
+        assert_eq!(e.id, Some(json!(7)));
+        assert!(e.message.contains("`count`"), "{}", e.message);
         let e = parse_line(r#"{"cmd":"open"}"#).unwrap_err();
         assert!(e.message.contains("without `id`"), "{}", e.message);
     }
