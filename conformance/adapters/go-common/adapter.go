@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,6 +108,16 @@ type adapter struct {
 	echoAll      bool
 	streams      map[uint32]*stream
 	byUs         bool // session-close was requested
+
+	// Set by Main before the first command; read-only afterwards.
+	cfg Config
+	// ln is the server's listener, kept open for `accept-sessions` (nil in
+	// the client role); firstAccepted is closed once the first session's
+	// connection was accepted (or the accept failed).
+	ln            net.Listener
+	firstAccepted chan struct{}
+	// extraSessions numbers the extra sessions in log lines (sessions.go).
+	extraSessions atomic.Uint64
 }
 
 func newAdapter() *adapter {
@@ -521,6 +532,8 @@ func (a *adapter) execute(c *command) {
 		a.setGate(c, true, c.Cmd == "read")
 	case "echo", "no-echo":
 		a.setGate(c, false, c.Cmd == "echo")
+	case "accept-sessions":
+		a.acceptSessions(c)
 	default:
 		if a.benchCommand(c) {
 			return
@@ -602,6 +615,7 @@ func Main(impl Impl) {
 	cfg := envConfig()
 	a := newAdapter()
 	a.impl = impl
+	a.cfg = cfg
 
 	fatal := func(format string, args ...interface{}) {
 		logf(format, args...)
@@ -613,14 +627,22 @@ func Main(impl Impl) {
 			logf("listen %s: %v", addr, err)
 			os.Exit(1)
 		}
+		// The listener stays open after the first connection (accepting
+		// nothing until `accept-sessions`, sessions.go).
+		a.ln = ln
+		a.firstAccepted = make(chan struct{})
 		emit(map[string]interface{}{"event": "ready", "addr": ln.Addr().String()})
 		go func() {
-			conn, err := ln.Accept()
-			_ = ln.Close()
+			conn, err := acceptConn(ln)
 			if err != nil {
+				// A listener that failed its first accept serves no
+				// extra session either.
+				_ = ln.Close()
+				close(a.firstAccepted)
 				fatal("accept: %v", err)
 				return
 			}
+			close(a.firstAccepted)
 			sess, err := impl.NewSession(conn, false, cfg)
 			var u unsupportedError
 			if errors.As(err, &u) {

@@ -1,7 +1,8 @@
 // Package gocommon is the implementation-independent part of the Go
 // conformance adapters (docs/adapters.md): argument parsing, the NDJSON
 // command loop, the echo application, read and accept gating, per-stream
-// ordered write queues, the benchmark commands and the crash command.
+// ordered write queues, the extra sessions of `accept-sessions`, the
+// benchmark commands and the crash command.
 //
 // An adapter for one Go yamux implementation is a main package that fills
 // in an Impl and calls Main:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -36,13 +37,27 @@ func main() {
 // limits for named services/protocols (identify, ping, ...) that raw yamux
 // streams never get. With YAMUX_MAX_STREAMS (the benchmark's many idle
 // streams) the limits are infinite instead.
+//
+// One resource manager per process, as one libp2p host has one: the extra
+// sessions of accept-sessions (resilience.many-sessions) share its system
+// limits, so a node's connection limits can turn sessions away as they
+// would on a real node. Every session of a process has the same cfg.
 func resourceManager(cfg gocommon.Config) (network.ResourceManager, error) {
-	limits := rcmgr.DefaultLimits.AutoScale()
-	if cfg.MaxStreams != 0 {
-		limits = rcmgr.InfiniteLimits
-	}
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	rmOnce.Do(func() {
+		limits := rcmgr.DefaultLimits.AutoScale()
+		if cfg.MaxStreams != 0 {
+			limits = rcmgr.InfiniteLimits
+		}
+		rmShared, rmErr = rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	})
+	return rmShared, rmErr
 }
+
+var (
+	rmOnce   sync.Once
+	rmShared network.ResourceManager
+	rmErr    error
+)
 
 func newSession(conn net.Conn, client bool, cfg gocommon.Config) (gocommon.Session, error) {
 	// go-libp2p's transport config, copied so that the runner's
