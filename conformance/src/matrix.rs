@@ -229,12 +229,14 @@ fn one_line(s: &str, max: usize) -> String {
 /// Unsupported results are not listed (matrix.md shows the adapter's
 /// reason). Entries keyed `id@role`, or `id` when both roles agree.
 pub fn expectations_from(imp: &ImplResults) -> Expectations {
-    // (role, outcome, reason, other outcomes accepted) per case.
-    type Entry = (String, Outcome, String, Vec<Outcome>);
+    // (role, outcome, reason, other outcomes accepted, kept from an entry
+    // written for this role alone) per case.
+    type Entry = (String, Outcome, String, Vec<Outcome>, bool);
     let mut by_case: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for r in &imp.results {
         let old = imp.expectations.find(&r.id, r.role);
+        let per_role = old.is_some_and(|e| e.case.contains('@'));
         let entry = match (r.outcome, old) {
             // Flaky entries are written by hand and kept as they are (below).
             (_, Some(e)) if e.flaky => None,
@@ -258,19 +260,27 @@ pub fn expectations_from(imp: &ImplResults) -> Expectations {
             if !by_case.contains_key(&r.id) {
                 order.push(r.id.clone());
             }
-            by_case
-                .entry(r.id.clone())
-                .or_default()
-                .push((r.role.to_string(), o, why, or));
+            by_case.entry(r.id.clone()).or_default().push((
+                r.role.to_string(),
+                o,
+                why,
+                or,
+                per_role,
+            ));
         }
     }
     let mut expected = Vec::new();
     for id in order {
         let list = &by_case[&id];
         let roles_of_case = imp.results.iter().filter(|r| r.id == id).count();
+        // One entry for the case when every role has the same outcome,
+        // unless a role had its own entry (a reason written for that role
+        // is not shadowed by the other role's).
         if list.len() == roles_of_case
             && list.len() > 1
-            && list.iter().all(|e| e.1 == list[0].1 && e.3 == list[0].3)
+            && list
+                .iter()
+                .all(|e| e.1 == list[0].1 && e.3 == list[0].3 && !e.4)
         {
             expected.push(crate::run::Expected {
                 case: id.clone(),
@@ -280,7 +290,7 @@ pub fn expectations_from(imp: &ImplResults) -> Expectations {
                 or: list[0].3.clone(),
             });
         } else {
-            for (role, o, why, or) in list {
+            for (role, o, why, or, _) in list {
                 expected.push(crate::run::Expected {
                     case: format!("{id}@{role}"),
                     outcome: *o,
@@ -1598,6 +1608,40 @@ mod tests {
         let back: Expectations = serde_json::from_str(&text).unwrap();
         assert_eq!(back.expected.len(), 2);
         assert_eq!(back.expected[1].outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn entries_written_per_role_stay_per_role() {
+        let per_role = |role: &str, why: &str| Expected {
+            case: format!("stream.a@{role}"),
+            outcome: Outcome::NonStrict,
+            reason: why.into(),
+            flaky: false,
+            or: Vec::new(),
+        };
+        let i = imp(
+            vec![
+                result("stream.a", Role::Server, Level::Should, Outcome::Xfail),
+                result("stream.a", Role::Client, Level::Should, Outcome::Xfail),
+            ],
+            vec![
+                per_role("server", "why the server fails"),
+                per_role("client", "why the client fails"),
+            ],
+        );
+        let e = expectations_from(&i);
+        let got: Vec<(&str, &str)> = e
+            .expected
+            .iter()
+            .map(|x| (x.case.as_str(), x.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("stream.a@server", "why the server fails"),
+                ("stream.a@client", "why the client fails")
+            ]
+        );
     }
 
     #[test]

@@ -138,6 +138,14 @@ pub fn markdown(all: &[ImplResults], generated: &str) -> String {
         }
         let _ = writeln!(s, "{head}\n{rule}");
         for id in &ids {
+            // A case of the other role only (many-sessions is server-only)
+            // gets no row of dashes.
+            let ran = installed
+                .iter()
+                .any(|imp| imp.results.iter().any(|r| &r.id == id && r.role == role));
+            if !ran {
+                continue;
+            }
             let mut line = format!("| `{id}` |");
             for imp in &installed {
                 let c = imp
