@@ -899,11 +899,7 @@ impl Peer {
                 let mut d = d.clone();
                 if d.fill {
                     self.drain_ready().await;
-                    let credit = self
-                        .streams
-                        .get(&id)
-                        .map(|s| s.peer_credit)
-                        .unwrap_or(INITIAL_WINDOW);
+                    let credit = self.peer_credit(id);
                     d.len = u64::try_from(credit.max(0)).unwrap_or(0);
                     self.note(
                         "note",
@@ -913,11 +909,7 @@ impl Peer {
                 let total_deadline = Instant::now() + within.max(Duration::from_secs(5));
                 while sent < d.len || (d.len == 0 && sent == 0 && d.fin) {
                     self.drain_ready().await;
-                    let credit = self
-                        .streams
-                        .get(&id)
-                        .map(|s| s.peer_credit)
-                        .unwrap_or(INITIAL_WINDOW);
+                    let credit = self.peer_credit(id);
                     let want = (d.len - sent).min(frame);
                     let n = want.min(u64::try_from(credit.max(0)).unwrap_or(0));
                     if n == 0 && want > 0 {
@@ -1252,6 +1244,15 @@ impl Peer {
         StepResult::Ok
     }
 
+    /// What the peer may still send on `id` (the initial window on a
+    /// stream it has not used yet).
+    fn peer_credit(&self, id: u32) -> i64 {
+        self.streams
+            .get(&id)
+            .map(|st| st.peer_credit)
+            .unwrap_or(INITIAL_WINDOW)
+    }
+
     fn write_failed(&mut self, e: String) -> StepResult {
         match &self.closed {
             Some(c) => StepResult::Failed {
@@ -1314,17 +1315,14 @@ impl Peer {
                     length,
                 };
                 if let Ok(h) = raw.validate() {
-                    if h.typ == FrameType::Data && !s.overrun && id != 0 {
-                        let credit = self
-                            .streams
-                            .get(&id)
-                            .map(|st| st.peer_credit)
-                            .unwrap_or(INITIAL_WINDOW);
-                        if body.len() as i64 > credit {
-                            return StepResult::HarnessError(format!(
-                                "flood frame {k} on stream {id} would exceed the IUT's window; say \"overrun\": true if that is the point"
-                            ));
-                        }
+                    if h.typ == FrameType::Data
+                        && !s.overrun
+                        && id != 0
+                        && body.len() as i64 > self.peer_credit(id)
+                    {
+                        return StepResult::HarnessError(format!(
+                            "flood frame {k} on stream {id} would exceed the IUT's window; say \"overrun\": true if that is the point"
+                        ));
                     }
                     self.account_out(&h, body.len() as i64);
                 }
@@ -1667,11 +1665,7 @@ impl Peer {
                 length,
             };
             if typ == 0 && !body.is_empty() && !s.overrun && id != 0 {
-                let credit = self
-                    .streams
-                    .get(&id)
-                    .map(|st| st.peer_credit)
-                    .unwrap_or(INITIAL_WINDOW);
+                let credit = self.peer_credit(id);
                 if body.len() as i64 > credit {
                     return StepResult::HarnessError(format!(
                         "sending {} bytes on stream {id} would exceed the IUT's window ({credit} bytes of credit); say \"overrun\": true if that is the point",

@@ -75,10 +75,11 @@ fn payload(k: u32, len: u32) -> Vec<u8> {
 /// and answering a ping, and waits until each is decided or `deadline`.
 /// The served ones stay open in the returned [`Crowd`].
 pub async fn open(addr: SocketAddr, count: u32, echo: u32, deadline: Instant) -> (Crowd, Tally) {
+    let count = count.min(MAX_SESSIONS);
     let mut crowd = Crowd::default();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
-    for k in 0..count.min(MAX_SESSIONS) {
+    for k in 0..count {
         let tx = tx.clone();
         let gate = gate.clone();
         crowd.tasks.spawn(async move {
@@ -105,7 +106,7 @@ pub async fn open(addr: SocketAddr, count: u32, echo: u32, deadline: Instant) ->
     drop(tx);
     let mut tally = Tally::default();
     let mut decided = 0;
-    while decided < count.min(MAX_SESSIONS) {
+    while decided < count {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(f)) => {
                 tally.add(f);
@@ -113,7 +114,7 @@ pub async fn open(addr: SocketAddr, count: u32, echo: u32, deadline: Instant) ->
             }
             Ok(None) => break,
             Err(_) => {
-                tally.timed_out += count.min(MAX_SESSIONS) - decided;
+                tally.timed_out += count - decided;
                 break;
             }
         }
@@ -137,16 +138,4 @@ async fn handshake(addr: SocketAddr, k: u32, echo: u32) -> Result<TcpStream, Str
     ];
     crate::liveness::echo_and_ping(&mut tcp, &opening, &data, k).await?;
     Ok(tcp)
-}
-
-impl Crowd {
-    /// Sessions still held.
-    pub fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
-    /// True when no session is held.
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
 }

@@ -9,15 +9,9 @@ package gocommon
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"time"
 )
-
-// extraEchoBuffer is the read buffer of one stream of an extra session.
-// The many-sessions case measures what a session costs, so it is kept far
-// below the first session's 64 KiB.
-const extraEchoBuffer = 16 * 1024
 
 // acceptConn accepts one TCP connection for a server session. Go enables
 // TCP_NODELAY on every TCP connection by default; it is set here anyway so
@@ -102,30 +96,6 @@ func (a *adapter) serveExtra(conn net.Conn, n uint64) {
 			logf("extra session %d (%v) ended: %v", n, conn.RemoteAddr(), err)
 			return
 		}
-		go echoStream(ms)
-	}
-}
-
-// echoStream is the application of an extra session on one stream: write
-// back every byte read, in order, and half-close once the peer's FIN was
-// read and everything was written back. Reading waits for each write back
-// (one goroutine and one buffer per stream, nothing queued); a stream that
-// fails (reset, session over) is simply left.
-func echoStream(s Stream) {
-	buf := make([]byte, extraEchoBuffer)
-	for {
-		n, err := s.Read(buf)
-		if n > 0 {
-			if writeAll(s, buf[:n]) != nil {
-				return
-			}
-		}
-		if err == io.EOF {
-			_ = s.CloseWrite()
-			return
-		}
-		if err != nil {
-			return
-		}
+		go benchServe(ms, "echo")
 	}
 }
