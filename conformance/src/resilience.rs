@@ -52,14 +52,19 @@ impl Slots {
         Slots { others, floods }
     }
 
-    /// Waits for the slot a case of `family` needs (released on drop).
-    pub async fn take(&self, family: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let pool = if family == FAMILY {
+    /// The pool a case of `family` takes its slot from (with `-j 1` both
+    /// families share one pool).
+    pub fn pool(&self, family: &str) -> &std::sync::Arc<tokio::sync::Semaphore> {
+        if family == FAMILY {
             &self.floods
         } else {
             &self.others
-        };
-        pool.clone().acquire_owned().await.ok()
+        }
+    }
+
+    /// Waits for the slot a case of `family` needs (released on drop).
+    pub async fn take(&self, family: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.pool(family).clone().acquire_owned().await.ok()
     }
 }
 

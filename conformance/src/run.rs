@@ -336,41 +336,48 @@ pub async fn run_all_with(
             .is_ok(),
         Iut::Adapter(_) => false,
     };
-    let mut handles = Vec::new();
+    // Cases take their slots in selection order, one queue per pool: a task
+    // per case racing for the slot would let a later case run first (with
+    // `-j 1` the run must go in file order, so the case before a target's
+    // death is the one blamed). A queue waits only for its own pool, so a
+    // flood waiting for its slot never holds up the other cases.
+    let mut queues: Vec<Queue> = Vec::new();
+    let mut results = Vec::new();
     for (case, role) in selected {
-        let slots = slots.clone();
+        let pool = slots.pool(&case.family).clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        results.push(rx);
+        match queues.iter_mut().find(|q| Arc::ptr_eq(&q.pool, &pool)) {
+            Some(q) => q.cases.push((case, role, tx)),
+            None => queues.push(Queue {
+                pool,
+                cases: vec![(case, role, tx)],
+            }),
+        }
+    }
+    for q in queues {
         let iut = iut.clone();
         let opts = opts.clone();
         let dead = dead.clone();
-        handles.push(tokio::spawn(async move {
-            let _held = slots.take(&case.family).await;
-            if let Some(after) = dead.lock().ok().and_then(|d| d.clone()) {
-                let mut r = base_result(&case, role);
-                r.outcome = Outcome::Skip;
-                r.message = Some(format!(
-                    "not run: the target stopped answering after {after}"
-                ));
-                return r;
+        tokio::spawn(async move {
+            for (case, role, tx) in q.cases {
+                let held = q.pool.clone().acquire_owned().await.ok();
+                let iut = iut.clone();
+                let opts = opts.clone();
+                let dead = dead.clone();
+                tokio::spawn(async move {
+                    let _held = held;
+                    let r = run_one(&case, role, &iut, &opts, &dead, check_liveness).await;
+                    let _ = tx.send(r);
+                });
             }
-            let mut r = run_with_retries(&case, role, &iut, &opts).await;
-            let ran = !matches!(r.outcome, Outcome::Skip | Outcome::Crash);
-            if let (Iut::Target(addr), true) = (&iut, ran && check_liveness) {
-                if let Err(why) = crate::liveness::probe(*addr, crate::liveness::PROBE_LIMIT).await
-                {
-                    mark_unresponsive(&mut r, &why, opts.jobs);
-                    if let Ok(mut d) = dead.lock() {
-                        d.get_or_insert_with(|| r.key());
-                    }
-                }
-            }
-            r
-        }));
+        });
     }
     let mut out = Vec::new();
-    for h in handles {
-        match h.await {
+    for rx in results {
+        match rx.await {
             Ok(r) => out.push(r),
-            Err(e) => out.push(CaseResult {
+            Err(_) => out.push(CaseResult {
                 id: "?".into(),
                 family: String::new(),
                 role: Role::Server,
@@ -381,7 +388,7 @@ pub async fn run_all_with(
                 flaky: false,
                 attempts: 1,
                 duration_ms: 0,
-                message: Some(format!("runner task failed: {e}")),
+                message: Some("runner task ended without a result (it panicked)".into()),
                 failures: Vec::new(),
                 observations: Vec::new(),
                 trace: Vec::new(),
@@ -393,6 +400,44 @@ pub async fn run_all_with(
         }
     }
     out
+}
+
+/// The cases that take their slots from one pool, in selection order, each
+/// with where its result goes.
+struct Queue {
+    pool: Arc<tokio::sync::Semaphore>,
+    cases: Vec<(Case, Role, tokio::sync::oneshot::Sender<CaseResult>)>,
+}
+
+/// Runs one case in its slot: not at all once the target is dead, else
+/// with its retries, then (in `--target` mode) the liveness probe.
+async fn run_one(
+    case: &Case,
+    role: Role,
+    iut: &Iut,
+    opts: &Options,
+    dead: &std::sync::Mutex<Option<String>>,
+    check_liveness: bool,
+) -> CaseResult {
+    if let Some(after) = dead.lock().ok().and_then(|d| d.clone()) {
+        let mut r = base_result(case, role);
+        r.outcome = Outcome::Skip;
+        r.message = Some(format!(
+            "not run: the target stopped answering after {after}"
+        ));
+        return r;
+    }
+    let mut r = run_with_retries(case, role, iut, opts).await;
+    let ran = !matches!(r.outcome, Outcome::Skip | Outcome::Crash);
+    if let (Iut::Target(addr), true) = (iut, ran && check_liveness) {
+        if let Err(why) = crate::liveness::probe(*addr, crate::liveness::PROBE_LIMIT).await {
+            mark_unresponsive(&mut r, &why, opts.jobs);
+            if let Ok(mut d) = dead.lock() {
+                d.get_or_insert_with(|| r.key());
+            }
+        }
+    }
+    r
 }
 
 async fn run_with_retries(case: &Case, role: Role, iut: &Iut, opts: &Options) -> CaseResult {
