@@ -3,16 +3,8 @@
 //! same function (see docs/fuzzing.md and `yamux::fuzzing`).
 
 use std::path::Path;
-use std::sync::OnceLock;
 
-use crate::spec::SpecRules;
 use crate::vector::{load_str, validate_case, Case};
-
-/// The rule ids of docs/spec.md, parsed once.
-fn rules() -> &'static SpecRules {
-    static RULES: OnceLock<SpecRules> = OnceLock::new();
-    RULES.get_or_init(|| SpecRules::parse(include_str!("../../docs/spec.md")))
-}
 
 /// `vectors`: arbitrary bytes as a scenario-vector file
 /// (`vectors/session/<family>.json`) through the loader and validator.
@@ -30,11 +22,11 @@ pub fn vectors(data: &[u8]) {
         .filter(|f| !f.is_empty() && !f.contains(['/', '\\', '.']))
         .unwrap_or_else(|| "fuzz".to_owned());
     let path = Path::new("vectors").join(format!("{family}.json"));
-    match load_str(&path, &text, Some(rules())) {
+    match load_str(&path, &text) {
         Ok((fam, _desc, cases)) => {
             assert_eq!(fam, family);
             for case in &cases {
-                assert!(validate_case(case, Some(rules())).is_empty());
+                assert!(validate_case(case).is_empty());
                 round_trip(&path, &fam, case);
             }
         }
@@ -58,7 +50,7 @@ fn round_trip(path: &Path, family: &str, case: &Case) {
         "cases": [first.clone()],
     });
     let text = file.to_string();
-    let again = match load_str(path, &text, Some(rules())) {
+    let again = match load_str(path, &text) {
         Ok((_, _, cases)) => cases,
         Err(e) => panic!("a loaded case does not load again: {e:?}\n{text}"),
     };

@@ -245,9 +245,9 @@ pub fn expectations_from(imp: &ImplResults) -> Expectations {
                 Some((r.outcome, format!("observed: {}", reason(r)), Vec::new()))
             }
             (Outcome::Fail | Outcome::NonStrict, _) => {
-                let spec = r.spec.first().cloned().unwrap_or_default();
+                let spec = r.spec.first().map_or("", |s| s.id());
                 let why = reason(r).replace("\\|", "|");
-                let why = if why.contains(&spec) || spec.is_empty() {
+                let why = if why.contains(spec) || spec.is_empty() {
                     why
                 } else {
                     format!("{why} ({spec})")
@@ -1372,7 +1372,12 @@ pub fn reproductions(all: &[ImplResults]) -> String {
         let _ = writeln!(s, "## {} ({})\n", imp.name, imp.implementation);
         for r in fails {
             let _ = writeln!(s, "### {} — IUT as {}\n", r.id, r.role);
-            let _ = writeln!(s, "Rules: {}. {}\n", r.spec.join(", "), r.summary);
+            let _ = writeln!(
+                s,
+                "Rules: {}. {}\n",
+                yamux::Rule::join(&r.spec, ", "),
+                r.summary
+            );
             if let Some(e) = imp.expectations.find(&r.id, r.role) {
                 let _ = writeln!(s, "Known: {}\n", e.reason);
             }
@@ -1459,7 +1464,7 @@ mod tests {
             family: id.split('.').next().unwrap_or("").into(),
             role,
             level,
-            spec: vec!["stream.open".into()],
+            spec: vec![yamux::Rule::StreamOpen],
             summary: "s".into(),
             outcome,
             flaky: false,
@@ -1470,7 +1475,7 @@ mod tests {
                 vec![Failure {
                     step: 2,
                     level: Level::Must,
-                    rule: Some("stream.open".into()),
+                    rule: Some(yamux::Rule::StreamOpen),
                     note: None,
                     expected: "data stream=1 len=100".into(),
                     actual: "nothing (timed out)".into(),

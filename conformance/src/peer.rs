@@ -17,13 +17,15 @@ use tokio::time::Instant;
 use yamux::frame::{Flags, Frame, FrameCodec, FrameType, Header, RawHeader, StreamId, HEADER_LEN};
 
 use crate::adapter::{AdapterMsg, AdapterProc};
+use yamux::Rule;
+
 use crate::vector::{
     parse_type, pattern_byte, Act, Case, ExpectData, ExpectEvent, FramePattern, Level, Role,
     SendFrame, Step, StepKind, StreamRef,
 };
 
 /// Initial window of every stream and direction.
-pub const INITIAL_WINDOW: i64 = 262_144;
+pub const INITIAL_WINDOW: i64 = yamux::frame::INITIAL_WINDOW as i64;
 /// Most trace lines kept per case (the rest are counted).
 pub const MAX_TRACE: usize = 3000;
 /// Default wait of a step.
@@ -56,7 +58,7 @@ pub struct Failure {
     pub level: Level,
     /// The rule broken, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<yamux::Rule>,
     /// What the step checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -367,12 +369,12 @@ impl Peer {
         }
     }
 
-    fn violation(&mut self, level: Level, rule: &str, expected: &str, actual: String) {
+    fn violation(&mut self, level: Level, rule: Rule, expected: &str, actual: String) {
         // One report per rule is enough.
         if self
             .failures
             .iter()
-            .any(|f| f.step == 0 && f.rule.as_deref() == Some(rule))
+            .any(|f| f.step == 0 && f.rule == Some(rule))
         {
             return;
         }
@@ -380,7 +382,7 @@ impl Peer {
         self.failures.push(Failure {
             step: 0,
             level,
-            rule: Some(rule.to_string()),
+            rule: Some(rule),
             note: Some("checked on every frame the IUT sends".into()),
             expected: expected.to_string(),
             actual,
@@ -470,7 +472,7 @@ impl Peer {
                 self.note("<-", format!("undecodable bytes: {e}"));
                 self.violation(
                     Level::Must,
-                    "framing.header",
+                    Rule::FramingHeader,
                     "well-formed frames",
                     format!("undecodable frame: {e}"),
                 );
@@ -537,7 +539,7 @@ impl Peer {
                 {
                     self.violation(
                         Level::Must,
-                        "ping.echo",
+                        Rule::PingEcho,
                         "a Ping answer carries the value of a request",
                         format!("P|ACK with value {} that no request carried", h.length),
                     );
@@ -555,14 +557,14 @@ impl Peer {
                     if id == 0 {
                         self.violation(
                             Level::Must,
-                            "ids.control",
+                            Rule::IdsControl,
                             "no SYN on id 0",
                             format!("SYN on id 0: {f}"),
                         );
                     } else if !self.iut_parity_ok(id) {
                         self.violation(
                             Level::Must,
-                            "ids.parity",
+                            Rule::IdsParity,
                             &format!(
                                 "streams the IUT ({}) opens have {} ids",
                                 self.role,
@@ -635,7 +637,7 @@ impl Peer {
                 if double_ack {
                     self.violation(
                         Level::Should,
-                        "stream.ack-once",
+                        Rule::StreamAckOnce,
                         "one ACK per stream",
                         format!("a second ACK on stream {id}: {f}"),
                     );
@@ -643,7 +645,7 @@ impl Peer {
                 if after_fin {
                     self.violation(
                         Level::Must,
-                        "stream.half-close",
+                        Rule::StreamHalfClose,
                         "no Data payload after the IUT's own FIN",
                         format!("{f} after FIN on stream {id}"),
                     );
@@ -651,7 +653,7 @@ impl Peer {
                 if let Some((n, c)) = overrun {
                     self.violation(
                         Level::Must,
-                        "flow.credit",
+                        Rule::FlowCredit,
                         "Data within the credit the peer granted",
                         format!(
                             "{n} bytes on stream {id} with {} bytes of credit left",
@@ -804,7 +806,7 @@ impl Peer {
                     self.failures.push(Failure {
                         step: n,
                         level,
-                        rule: step.rule.clone(),
+                        rule: step.rule,
                         note: step.note.clone(),
                         expected,
                         actual,
@@ -996,9 +998,9 @@ impl Peer {
                                 step: 0,
                                 level: Level::Should,
                                 rule: Some(if want == 1 {
-                                    "errors.protocol".into()
+                                    Rule::ErrorsProtocol
                                 } else {
-                                    "goaway.codes".into()
+                                    Rule::GoawayCodes
                                 }),
                                 note: Some("the Go Away code tells the peer why".into()),
                                 expected: format!("go-away code={want}"),
@@ -1017,7 +1019,7 @@ impl Peer {
                         self.failures.push(Failure {
                             step: 0,
                             level: Level::Should,
-                            rule: Some("goaway.send".into()),
+                            rule: Some(Rule::GoawaySend),
                             note: Some(
                                 "a Go Away should tell the peer why the session ends".into(),
                             ),

@@ -30,7 +30,7 @@ pub fn show_case(c: &Case, rules: Option<&SpecRules>) -> String {
     }
     let _ = writeln!(s, "\nRules:");
     for id in &c.spec {
-        match rules.and_then(|r| r.get(id)) {
+        match rules.and_then(|r| r.get(id.id())) {
             Some(r) => {
                 let _ = writeln!(s, "  {} [{}] {}", r.id, r.level, r.title);
                 for line in wrap(&r.statement, 90) {
@@ -144,7 +144,7 @@ pub fn text(results: &[CaseResult], elapsed: Duration, opts: TextOptions) -> Str
             r.id,
             r.level,
             r.role,
-            r.spec.join(", "),
+            yamux::Rule::join(&r.spec, ", "),
             flaky
         );
         if let Some(m) = &r.message {
@@ -168,11 +168,7 @@ pub fn text(results: &[CaseResult], elapsed: Duration, opts: TextOptions) -> Str
             } else {
                 format!("step {}", f.step)
             };
-            let rule = f
-                .rule
-                .as_deref()
-                .map(|x| format!(" {x}"))
-                .unwrap_or_default();
+            let rule = f.rule.map(|x| format!(" {x}")).unwrap_or_default();
             let _ = writeln!(
                 s,
                 "      [{}{rule}] {at}{}",
@@ -300,11 +296,7 @@ pub fn ndjson(results: &[CaseResult], iut: &str, elapsed: Duration, exit_code: u
 fn failure_text(r: &CaseResult) -> String {
     let mut s = String::new();
     for f in &r.failures {
-        let rule = f
-            .rule
-            .as_deref()
-            .map(|x| format!(" {x}"))
-            .unwrap_or_default();
+        let rule = f.rule.map(|x| format!(" {x}")).unwrap_or_default();
         let _ = writeln!(
             s,
             "[{}{rule}] step {}: expected {}; actual {}",
@@ -371,7 +363,10 @@ pub fn junit(results: &[CaseResult], iut: &str, elapsed: Duration) -> Result<Str
         tc.set_classname(r.family.clone());
         tc.set_time(Duration::from_millis(r.duration_ms));
         tc.add_property(quick_junit::Property::new("outcome", r.outcome.name()));
-        tc.add_property(quick_junit::Property::new("spec", r.spec.join(",")));
+        tc.add_property(quick_junit::Property::new(
+            "spec",
+            yamux::Rule::join(&r.spec, ","),
+        ));
         if let Some(s) = suites.last_mut() {
             s.add_test_case(tc);
         }

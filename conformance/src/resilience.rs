@@ -1,13 +1,7 @@
-//! The resilience verdicts: rule ids the runner cites when an
-//! implementation crashes, stops answering, or grows past a case's memory
-//! budget (docs/spec.md, "Resilience").
-
-/// An implementation must survive whatever its peer sends.
-pub const RULE_SURVIVE: &str = "resilience.survive";
-/// An implementation stays responsive under a hostile peer.
-pub const RULE_RESPONSIVE: &str = "resilience.responsive";
-/// Buffering is bounded: growth within a case's declared budget.
-pub const RULE_MEMORY: &str = "resilience.memory";
+//! The resilience verdicts: the runner cites `resilience.survive` when an
+//! implementation crashes, `resilience.responsive` when it stops answering
+//! and `resilience.memory` when it grows past a case's memory budget
+//! (docs/spec.md, "Resilience"; [`yamux::Rule`]).
 
 use std::fmt::Write as _;
 

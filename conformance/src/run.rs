@@ -246,8 +246,8 @@ pub struct CaseResult {
     pub role: Role,
     /// Level.
     pub level: Level,
-    /// Rule ids.
-    pub spec: Vec<String>,
+    /// The rules the case checks.
+    pub spec: Vec<yamux::Rule>,
     /// One line.
     pub summary: String,
     /// Verdict.
@@ -700,7 +700,7 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, opts: &Options) -> Cas
             res.failures.push(Failure {
                 step: 0,
                 level: case.level,
-                rule: Some(crate::resilience::RULE_MEMORY.into()),
+                rule: Some(yamux::Rule::ResilienceMemory),
                 note: Some("the case's memory budget (peak resident growth of the implementation's processes)".into()),
                 expected: format!("at most {budget} MiB of growth"),
                 actual: format!("{:.1} MiB (from {:.1} to {:.1} MiB)", u.growth_mib(), u.rss_start_kib as f64 / 1024.0, u.rss_peak_kib as f64 / 1024.0),
@@ -713,7 +713,7 @@ pub async fn run_case(case: &Case, role: Role, iut: &Iut, opts: &Options) -> Cas
             res.failures.push(Failure {
                 step: 0,
                 level: Level::Must,
-                rule: Some(crate::resilience::RULE_SURVIVE.into()),
+                rule: Some(yamux::Rule::ResilienceSurvive),
                 note: Some("the implementation must survive whatever its peer sends".into()),
                 expected: "the implementation keeps running".into(),
                 actual: why.clone(),
@@ -745,7 +745,7 @@ fn mark_unresponsive(r: &mut CaseResult, why: &str, jobs: usize) {
     r.failures.push(Failure {
         step: 0,
         level: Level::Must,
-        rule: Some(crate::resilience::RULE_RESPONSIVE.into()),
+        rule: Some(yamux::Rule::ResilienceResponsive),
         note: Some(
             "after every case the target must accept a session, echo on a new stream and answer a ping"
                 .into(),

@@ -13,6 +13,7 @@ use std::time::Duration;
 use conformance::adapter::AdapterSpec;
 use conformance::run::{run_all, CaseResult, Iut, Options, Outcome};
 use conformance::vector::Suite;
+use yamux::Rule;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,15 +53,14 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn suite() -> Suite {
-    Suite::load_dir(&root().join("vectors/session"), None)
-        .unwrap_or_else(|e| panic!("vectors: {e:?}"))
+    Suite::load_dir(&root().join("vectors/session")).unwrap_or_else(|e| panic!("vectors: {e:?}"))
 }
 
 /// (fault, rule the bug breaks, cases that should catch it)
-const FAULTS: &[(&str, &str, &[&str])] = &[
+const FAULTS: &[(&str, Rule, &[&str])] = &[
     (
         "ignore_peer_window",
-        "flow.credit",
+        Rule::FlowCredit,
         &[
             "flow.send.initial-window",
             "stream.close.peer-stops-reading",
@@ -68,7 +68,7 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
     ),
     (
         "wrong_parity",
-        "ids.parity",
+        Rule::IdsParity,
         &[
             "stream.id.client-odd",
             "stream.id.server-even",
@@ -77,23 +77,23 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
     ),
     (
         "never_ack",
-        "stream.accept",
+        Rule::StreamAccept,
         &["stream.open.ack-present", "stream.open.syn-on-wu"],
     ),
-    ("ping_wrong_value", "ping.echo", &["ping.echo"]),
+    ("ping_wrong_value", Rule::PingEcho, &["ping.echo"]),
     (
         "wu_reads_body",
-        "framing.body",
+        Rule::FramingBody,
         &["frame.length.no-body-for-control", "regress.tentacle-340.*"],
     ),
     (
         "drop_syn_payload",
-        "stream.open",
+        Rule::StreamOpen,
         &["stream.open.syn-on-data"],
     ),
     (
         "no_goaway_on_error",
-        "goaway.send",
+        Rule::GoawaySend,
         &[
             "frame.version.invalid",
             "stream.id.zero-syn",
@@ -102,12 +102,12 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
     ),
     (
         "double_ack",
-        "stream.ack-once",
+        Rule::StreamAckOnce,
         &["stream.ack.once", "stream.open.syn-on-wu"],
     ),
     (
         "accept_data_after_fin",
-        "stream.after-fin",
+        Rule::StreamAfterFin,
         &[
             "stream.close.data-after-fin",
             "stream.close.data-after-fin-echo",
@@ -115,7 +115,7 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
     ),
     (
         "rst_length_as_credit",
-        "length.rst",
+        Rule::LengthRst,
         &["stream.rst.wu-error-code"],
     ),
 ];
@@ -123,23 +123,23 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
 /// Faults that no frame-level check sees, only the crash and memory
 /// verdicts (issue: crash and memory are verdicts): (fault, the outcome it
 /// must get, the rule it must cite, the cases that catch it).
-const VERDICT_FAULTS: &[(&str, Outcome, &str, &[&str])] = &[
+const VERDICT_FAULTS: &[(&str, Outcome, Rule, &[&str])] = &[
     (
         "panic_on_window_overflow",
         Outcome::Crash,
-        conformance::resilience::RULE_SURVIVE,
+        Rule::ResilienceSurvive,
         &["resilience.window-overflow"],
     ),
     (
         "ignore_receive_budget",
         Outcome::NonStrict,
-        conformance::resilience::RULE_MEMORY,
+        Rule::ResilienceMemory,
         &["resilience.full-windows-unread"],
     ),
     (
         "unbounded_pong_queue",
         Outcome::NonStrict,
-        conformance::resilience::RULE_MEMORY,
+        Rule::ResilienceMemory,
         &["resilience.ping-flood-unread"],
     ),
 ];
@@ -153,11 +153,11 @@ fn opts(selectors: &[&str]) -> Options {
     }
 }
 
-fn cites(r: &CaseResult, rule: &str) -> bool {
+fn cites(r: &CaseResult, rule: Rule) -> bool {
     r.failures
         .iter()
-        .any(|f| f.level != conformance::vector::Level::Info && f.rule.as_deref() == Some(rule))
-        || (r.spec.iter().any(|s| s == rule) && r.failures.iter().any(|f| f.rule.is_none()))
+        .any(|f| f.level != conformance::vector::Level::Info && f.rule == Some(rule))
+        || (r.spec.contains(&rule) && r.failures.iter().any(|f| f.rule.is_none()))
 }
 
 fn describe(results: &[CaseResult]) -> String {
@@ -224,7 +224,7 @@ fn every_fault_is_caught_with_the_right_rule() {
         );
         let caught = results
             .iter()
-            .any(|r| matches!(r.outcome, Outcome::Fail | Outcome::NonStrict) && cites(r, rule));
+            .any(|r| matches!(r.outcome, Outcome::Fail | Outcome::NonStrict) && cites(r, *rule));
         if !caught {
             missed.push(format!(
                 "{fault} (expected a failure citing {rule}):\n{}",
@@ -275,7 +275,7 @@ fn crash_and_memory_faults_get_their_verdicts() {
             // Every role must get the verdict: the fault is in both.
             let wrong: Vec<&CaseResult> = results
                 .iter()
-                .filter(|r| r.outcome != expect || (expect != Outcome::Pass && !cites(r, rule)))
+                .filter(|r| r.outcome != expect || (expect != Outcome::Pass && !cites(r, *rule)))
                 .collect();
             if !wrong.is_empty() {
                 let wrong: Vec<CaseResult> = wrong.into_iter().cloned().collect();

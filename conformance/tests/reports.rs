@@ -14,7 +14,7 @@ fn result(id: &str, family: &str, role: Role, level: Level, outcome: Outcome) ->
         family: family.into(),
         role,
         level,
-        spec: vec!["ping.echo".into()],
+        spec: vec![yamux::Rule::PingEcho],
         summary: format!("summary of {id}"),
         outcome,
         flaky: false,
@@ -42,7 +42,7 @@ fn sample() -> Vec<CaseResult> {
     fail.failures.push(Failure {
         step: 2,
         level: Level::Must,
-        rule: Some("ping.echo".into()),
+        rule: Some(yamux::Rule::PingEcho),
         note: Some("answer carries ACK and the same value".into()),
         expected: "ping flags⊇ACK value=3735928559".into(),
         actual: "ping stream=0 flags=ACK value=3735928560 (timed out)".into(),
@@ -92,7 +92,7 @@ fn sample() -> Vec<CaseResult> {
     );
     flaky.flaky = true;
     flaky.attempts = 2;
-    flaky.spec = vec!["flow.credit".into(), "length.window-update".into()];
+    flaky.spec = vec![yamux::Rule::FlowCredit, yamux::Rule::LengthWindowUpdate];
     let mut skip = result(
         "flow.send.initial-window",
         "flow",

@@ -19,7 +19,7 @@ fn root() -> PathBuf {
 }
 
 fn suite() -> Suite {
-    Suite::load_dir(&root().join("vectors/session"), None).unwrap_or_else(|e| panic!("{e:?}"))
+    Suite::load_dir(&root().join("vectors/session")).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 async fn echo_server() -> SocketAddr {
@@ -436,7 +436,7 @@ async fn a_target_that_dies_after_a_case_is_a_crash_and_the_run_stops() {
     assert_eq!(r.len(), 2);
     assert_eq!(r[0].outcome, Outcome::Crash, "{:?}", r[0].failures);
     let f = r[0].failures.last().expect("the liveness failure");
-    assert_eq!(f.rule.as_deref(), Some("resilience.responsive"));
+    assert_eq!(f.rule, Some(yamux::Rule::ResilienceResponsive));
     assert!(
         f.actual.contains("no longer accepts connections"),
         "{}",
@@ -503,7 +503,7 @@ async fn an_adapter_that_panics_is_a_crash_not_a_failure() {
         "{why}"
     );
     let f = r[0].failures.last().expect("the crash failure");
-    assert_eq!(f.rule.as_deref(), Some("resilience.survive"));
+    assert_eq!(f.rule, Some(yamux::Rule::ResilienceSurvive));
     assert_eq!(conformance::run::exit_code(&r, false), 1);
     let junit = conformance::report::junit(&r, "crashing", Duration::from_secs(1)).expect("junit");
     assert!(

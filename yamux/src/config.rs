@@ -2,11 +2,7 @@
 
 use std::time::Duration;
 
-use crate::frame::DEFAULT_MAX_BODY_LEN;
-
-/// The window every stream starts with in each direction, without
-/// signalling (`flow.initial-window`): 256 KiB.
-pub const INITIAL_WINDOW: u32 = 256 * 1024;
+use crate::frame::{DEFAULT_MAX_BODY_LEN, INITIAL_WINDOW};
 
 /// Default [`Config::max_session_receive_buffer`]: 64 MiB
 /// (`limits.receive-budget`).

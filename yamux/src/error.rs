@@ -3,6 +3,7 @@
 use std::io;
 
 use crate::frame::{DecodeError, GoAwayCode, StreamId};
+use crate::rules::Rule;
 
 /// A protocol violation by the peer. Each ends the session with Go Away 1
 /// (`errors.protocol`); [`ProtocolError::rule`] names the docs/spec.md rule.
@@ -10,7 +11,7 @@ use crate::frame::{DecodeError, GoAwayCode, StreamId};
 pub enum ProtocolError {
     /// Bytes that are not a frame: bad version or type, or a Data body over
     /// the decoder's limit.
-    #[error("undecodable frame ({rule}): {0}", rule = decode_rule(.0))]
+    #[error("undecodable frame ({rule}): {0}", rule = .0.rule())]
     Decode(DecodeError),
     /// A SYN on stream id 0.
     #[error("SYN on stream id 0, which is reserved for the session (ids.control)")]
@@ -46,25 +47,16 @@ pub enum ProtocolError {
     },
 }
 
-fn decode_rule(e: &DecodeError) -> &'static str {
-    match e {
-        DecodeError::UnsupportedVersion(_) => "framing.version",
-        DecodeError::UnknownType(_) => "framing.type",
-        DecodeError::BodyTooLarge { .. } => "flow.max-frame",
-        DecodeError::Truncated { .. } => "framing.body",
-    }
-}
-
 impl ProtocolError {
     /// The docs/spec.md rule this violates.
-    pub fn rule(&self) -> &'static str {
+    pub fn rule(&self) -> Rule {
         match self {
-            ProtocolError::Decode(e) => decode_rule(e),
-            ProtocolError::SynOnSessionId | ProtocolError::DataOnSessionId(_) => "ids.control",
-            ProtocolError::WrongParity(_) => "ids.parity",
-            ProtocolError::DuplicateSyn(_) => "stream.duplicate-syn",
-            ProtocolError::WindowOverrun { .. } => "flow.overrun",
-            ProtocolError::WindowOverflow { .. } => "flow.overflow",
+            ProtocolError::Decode(e) => e.rule(),
+            ProtocolError::SynOnSessionId | ProtocolError::DataOnSessionId(_) => Rule::IdsControl,
+            ProtocolError::WrongParity(_) => Rule::IdsParity,
+            ProtocolError::DuplicateSyn(_) => Rule::StreamDuplicateSyn,
+            ProtocolError::WindowOverrun { .. } => Rule::FlowOverrun,
+            ProtocolError::WindowOverflow { .. } => Rule::FlowOverflow,
         }
     }
 }
@@ -193,7 +185,7 @@ mod tests {
             length: 10,
             window: 5,
         };
-        assert_eq!(p.rule(), "flow.overrun");
+        assert_eq!(p.rule(), Rule::FlowOverrun);
         assert_eq!(
             Error::Protocol(p).to_string(),
             "protocol error: 10 bytes of data on stream 1 exceed the remaining receive window of 5 bytes (flow.overrun)"

@@ -30,8 +30,10 @@ pub use frame::{
 pub mod config;
 pub mod error;
 pub mod proto;
+pub mod rules;
 pub use config::{AckPolicy, Config, GoAwayMode};
 pub use error::{Error, ProtocolError};
+pub use rules::Rule;
 pub mod session;
 #[cfg(feature = "faults")]
 pub use config::Faults;

@@ -347,7 +347,7 @@ async fn expect_protocol_error(role_server: bool, frames: Vec<Vec<u8>>, rule: &s
         "{rule}"
     );
     match sess.closed().await {
-        Error::Protocol(p) => assert_eq!(p.rule(), rule),
+        Error::Protocol(p) => assert_eq!(p.rule().id(), rule),
         other => panic!("{rule}: expected a protocol error, got {other:?}"),
     }
 }

@@ -840,7 +840,7 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
                 ),
             );
             let f = Finding {
-                rule: undecodable_rule(&u),
+                rule: u.reason.rule(),
                 ..f
             };
             self.obs.finding(self.info, self.ts, &f);
@@ -851,18 +851,6 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
     fn truncated(&mut self, offset: u64, have: u64, needed: u64) {
         self.obs
             .truncated(self.info, self.side, offset, have, needed);
-    }
-}
-
-fn undecodable_rule(u: &Undecodable) -> &'static str {
-    use yamux::frame::DecodeError;
-    use yamux::tracker::SkipReason;
-    match &u.reason {
-        SkipReason::Invalid(DecodeError::UnsupportedVersion(_)) => "framing.version",
-        SkipReason::Invalid(DecodeError::UnknownType(_)) => "framing.type",
-        SkipReason::Invalid(DecodeError::BodyTooLarge { .. }) => "flow.max-frame",
-        SkipReason::BadPreamble => "transport.multistream",
-        _ => "framing.header",
     }
 }
 

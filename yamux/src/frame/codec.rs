@@ -3,11 +3,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::{DecodeError, EncodeError, Frame, Header, RawHeader, HEADER_LEN};
-
-/// Default largest Data body the codec accepts: 16 MiB, the largest receive
-/// window the reference ever grants (`flow.max-frame`).
-pub const DEFAULT_MAX_BODY_LEN: u32 = 16 * 1024 * 1024;
+use super::{DecodeError, EncodeError, Frame, Header, RawHeader, DEFAULT_MAX_BODY_LEN, HEADER_LEN};
 
 /// The most the decoder reserves ahead for a body that is still arriving:
 /// a header alone never makes it allocate more than this, whatever length it

@@ -8,10 +8,21 @@ mod header;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-pub use codec::{CodecError, FrameCodec, DEFAULT_MAX_BODY_LEN};
+pub use codec::{CodecError, FrameCodec};
 pub use header::{
     Flags, FrameType, GoAwayCode, Header, RawHeader, StreamId, HEADER_LEN, PROTOCOL_VERSION,
 };
+
+use crate::rules::Rule;
+
+/// The window every stream starts with in each direction, without
+/// signalling (`flow.initial-window`): 256 KiB. The protocol's one window
+/// constant: the session, the tracker, the peer and the models use it.
+pub const INITIAL_WINDOW: u32 = 256 * 1024;
+
+/// Default largest Data body a decoder accepts: 16 MiB, the largest receive
+/// window the reference ever grants (`flow.max-frame`).
+pub const DEFAULT_MAX_BODY_LEN: u32 = 16 * 1024 * 1024;
 
 /// Why bytes could not be decoded as a frame.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -48,6 +59,16 @@ impl DecodeError {
             DecodeError::UnknownType(_) => "bad-type",
             DecodeError::BodyTooLarge { .. } => "body-too-large",
             DecodeError::Truncated { .. } => "truncated",
+        }
+    }
+
+    /// The docs/spec.md rule the bytes break.
+    pub const fn rule(&self) -> Rule {
+        match self {
+            DecodeError::UnsupportedVersion(_) => Rule::FramingVersion,
+            DecodeError::UnknownType(_) => Rule::FramingType,
+            DecodeError::BodyTooLarge { .. } => Rule::FlowMaxFrame,
+            DecodeError::Truncated { .. } => Rule::FramingBody,
         }
     }
 }

@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 
-use crate::config::{AckPolicy, Config, GoAwayMode, INITIAL_WINDOW};
+use crate::config::{AckPolicy, Config, GoAwayMode};
 use crate::error::{Error, ProtocolError};
+use crate::frame::INITIAL_WINDOW;
 use crate::frame::{Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId};
 use crate::proto::{Connection, ReadResult, Role, CHUNK_OVERHEAD};
 

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::config::{fault, AckPolicy, Config, GoAwayMode, INITIAL_WINDOW};
+use crate::config::{fault, AckPolicy, Config, GoAwayMode};
 use crate::error::{Error, ProtocolError};
+use crate::frame::INITIAL_WINDOW;
 use crate::frame::{
     DecodeError, Flags, Frame, FrameType, GoAwayCode, Header, RawHeader, StreamId, HEADER_LEN,
 };

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 
-use crate::config::INITIAL_WINDOW;
+use crate::frame::INITIAL_WINDOW;
 
 /// Bookkeeping memory of one queued chunk (the queue slot, the
 /// allocation's header and rounding), charged against the receive budget

@@ -61,7 +61,7 @@ impl T {
 
     fn protocol_error(&mut self) -> Option<&'static str> {
         match self.c.close_reason() {
-            Some(Error::Protocol(p)) => Some(p.rule()),
+            Some(Error::Protocol(p)) => Some(p.rule().id()),
             _ => None,
         }
     }

@@ -60,6 +60,24 @@ pub enum SkipReason {
     BadPreamble,
 }
 
+impl SkipReason {
+    /// The docs/spec.md rule the skipped bytes break: the decode error's
+    /// own, `transport.multistream` for a bad preamble, else
+    /// `framing.header` (bytes that are no header at all).
+    pub fn rule(&self) -> crate::rules::Rule {
+        use crate::rules::Rule;
+        match self {
+            SkipReason::Invalid(
+                e @ (DecodeError::UnsupportedVersion(_)
+                | DecodeError::UnknownType(_)
+                | DecodeError::BodyTooLarge { .. }),
+            ) => e.rule(),
+            SkipReason::BadPreamble => Rule::TransportMultistream,
+            _ => Rule::FramingHeader,
+        }
+    }
+}
+
 impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -184,8 +202,6 @@ impl DecodeSink for Vec<Decoded> {
 const PLAUSIBLE_MAX_ID: u32 = 1 << 28;
 /// Largest Window Update delta taken as plausible while resynchronising.
 const PLAUSIBLE_MAX_DELTA: u32 = 1 << 30;
-/// The initial window: no frame opening a stream can carry more.
-const INITIAL_WINDOW_BYTES: u64 = 256 * 1024;
 /// Largest multistream-select message accepted.
 const MAX_PREAMBLE_MSG: usize = 1024;
 
@@ -208,7 +224,7 @@ pub fn plausible_header(raw: &RawHeader, max_body_len: u32) -> Result<(), &'stat
                 Err("data body larger than the limit")
             } else if raw.length == 0 && raw.flags == 0 {
                 Err("empty data frame without flags")
-            } else if raw.flags & 1 != 0 && u64::from(raw.length) > INITIAL_WINDOW_BYTES {
+            } else if raw.flags & 1 != 0 && raw.length > crate::frame::INITIAL_WINDOW {
                 Err("data opening a stream with more than the initial window")
             } else {
                 Ok(())

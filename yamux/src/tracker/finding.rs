@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::Side;
+use crate::rules::Rule;
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,29 +99,29 @@ impl FindingKind {
         }
     }
 
-    /// The docs/spec.md rule id.
-    pub const fn rule(self) -> &'static str {
+    /// The docs/spec.md rule it breaks.
+    pub const fn rule(self) -> Rule {
         use FindingKind::*;
         match self {
-            DataBeyondWindow => "flow.overrun",
-            CreditOverflow => "flow.overflow",
-            DuplicateSyn => "stream.duplicate-syn",
-            IdReuse => "ids.reuse",
-            WrongParity => "ids.parity",
-            IdZeroMisuse => "ids.control",
-            SecondAck => "stream.ack-once",
-            DataAfterFin => "stream.after-fin",
-            FrameAfterRst => "stream.reset",
-            UnknownStream => "stream.unknown",
-            UnansweredPing => "ping.echo",
-            UnmatchedPong => "ping.unsolicited",
-            OddPingFlags => "ping.unsolicited",
-            GoAway => "goaway.codes",
-            FramesAfterGoAway => "goaway.after",
-            UnknownFlags => "flags.unknown",
-            Undecodable => "framing.header",
-            StreamOpenAtEnd => "flow.credit",
-            RetransmissionMismatch => "transport.reliable",
+            DataBeyondWindow => Rule::FlowOverrun,
+            CreditOverflow => Rule::FlowOverflow,
+            DuplicateSyn => Rule::StreamDuplicateSyn,
+            IdReuse => Rule::IdsReuse,
+            WrongParity => Rule::IdsParity,
+            IdZeroMisuse => Rule::IdsControl,
+            SecondAck => Rule::StreamAckOnce,
+            DataAfterFin => Rule::StreamAfterFin,
+            FrameAfterRst => Rule::StreamReset,
+            UnknownStream => Rule::StreamUnknown,
+            UnansweredPing => Rule::PingEcho,
+            UnmatchedPong => Rule::PingUnsolicited,
+            OddPingFlags => Rule::PingUnsolicited,
+            GoAway => Rule::GoawayCodes,
+            FramesAfterGoAway => Rule::GoawayAfter,
+            UnknownFlags => Rule::FlagsUnknown,
+            Undecodable => Rule::FramingHeader,
+            StreamOpenAtEnd => Rule::FlowCredit,
+            RetransmissionMismatch => Rule::TransportReliable,
         }
     }
 
@@ -157,8 +158,8 @@ impl fmt::Display for FindingKind {
 pub struct Finding {
     /// What.
     pub kind: FindingKind,
-    /// The docs/spec.md rule id (`kind.rule()`, or a more precise one).
-    pub rule: &'static str,
+    /// The docs/spec.md rule (`kind.rule()`, or a more precise one).
+    pub rule: Rule,
     /// How bad.
     pub severity: Severity,
     /// The side whose frame (or bytes) caused it, when there is one.

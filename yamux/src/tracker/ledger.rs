@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{Finding, FindingKind};
-use crate::frame::{Flags, FrameType, GoAwayCode, Header};
+use crate::frame::{Flags, FrameType, GoAwayCode, Header, INITIAL_WINDOW};
 
 /// How long a side with credit must have sent no data before the end of the
 /// capture for its unfinished stream to be reported as stalled.
 pub const STALL_IDLE: Duration = Duration::from_secs(1);
 
-/// Initial credit of every stream in each direction (`flow.initial-window`).
-pub const INITIAL_WINDOW: i64 = 256 * 1024;
+/// Initial credit of every stream in each direction (`flow.initial-window`),
+/// in the ledger's signed credit type.
+const INITIAL: i64 = INITIAL_WINDOW as i64;
 
 /// One end of the connection. `A` is the TCP initiator when known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -149,8 +150,8 @@ impl StreamStats {
                 StreamPhase::Open
             },
             ledger_known: opener.is_some(),
-            credit: [INITIAL_WINDOW; 2],
-            min_credit: [INITIAL_WINDOW; 2],
+            credit: [INITIAL; 2],
+            min_credit: [INITIAL; 2],
             bytes: [0; 2],
             frames: [0; 2],
             granted: [0; 2],
@@ -611,7 +612,7 @@ impl Tracker {
                     format!(
                         "stream {id}: the {who} stopped at {} bytes sent and never finished, with {credit} bytes of credit left ({} granted in all); {}",
                         st.bytes[i],
-                        st.granted[side.other().idx()] as i64 + INITIAL_WINDOW,
+                        st.granted[side.other().idx()] as i64 + INITIAL,
                         if peer_done {
                             format!("its peer had finished after sending {} bytes", st.bytes[side.other().idx()])
                         } else {
@@ -667,8 +668,8 @@ mod tests {
             r.window,
             Some(WindowChange {
                 side: Side::B,
-                before: INITIAL_WINDOW,
-                after: INITIAL_WINDOW + 1000
+                before: INITIAL,
+                after: INITIAL + 1000
             })
         );
         assert_eq!(r.phase, Some(StreamPhase::Opening));
@@ -686,14 +687,14 @@ mod tests {
             &h(FrameType::WindowUpdate, Flags::NONE, 1, 100),
         );
         let st = t.stream(1).unwrap();
-        assert_eq!(st.credit, [100, INITIAL_WINDOW + 1000]);
+        assert_eq!(st.credit, [100, INITIAL + 1000]);
         assert_eq!(st.min_credit[0], 0);
         assert_eq!(st.zero_window[0], ms(3));
         assert!(t.findings().is_empty());
         let r = t.on_frame(Side::A, ms(6), &h(FrameType::Data, Flags::NONE, 1, 150));
         assert_eq!(r.findings, 1);
         assert_eq!(kinds(&t), vec![FindingKind::DataBeyondWindow]);
-        assert_eq!(t.findings()[0].rule, "flow.overrun");
+        assert_eq!(t.findings()[0].rule, crate::rules::Rule::FlowOverrun);
         assert!(
             t.findings()[0]
                 .message
@@ -784,7 +785,7 @@ mod tests {
         assert_eq!(r.code, Some(42));
         assert_eq!(r.phase, Some(StreamPhase::Reset(Side::B)));
         let st = t.stream(1).unwrap();
-        assert_eq!(st.credit, [INITIAL_WINDOW; 2]);
+        assert_eq!(st.credit, [INITIAL; 2]);
         assert_eq!(st.granted, [0, 0]);
         assert_eq!(st.reset_code, Some(42));
         // A Length that would overflow the window as credit is no finding.
@@ -794,7 +795,7 @@ mod tests {
             &h(FrameType::WindowUpdate, Flags::RST, 3, u32::MAX),
         );
         assert_eq!(r.code, Some(u32::MAX));
-        assert_eq!(t.stream(3).unwrap().credit, [INITIAL_WINDOW; 2]);
+        assert_eq!(t.stream(3).unwrap().credit, [INITIAL; 2]);
         assert!(t.findings().is_empty(), "{:?}", kinds(&t));
         // D|RST: the Length is a body counted against credit, not a code.
         t.on_frame(
@@ -806,7 +807,7 @@ mod tests {
         assert_eq!(r.code, None);
         assert_eq!(
             r.window.map(|w| (w.before, w.after)),
-            Some((INITIAL_WINDOW, INITIAL_WINDOW - 10))
+            Some((INITIAL, INITIAL - 10))
         );
         assert_eq!(t.stream(5).unwrap().reset_code, None);
         // A later WU|RST on the reset stream does not replace the code.

@@ -22,6 +22,4 @@ pub use decoder::{
     Undecodable, SCAN_LOOKAHEAD,
 };
 pub use finding::{Finding, FindingKind, Severity};
-pub use ledger::{
-    FrameRecord, Side, StreamPhase, StreamStats, Tracker, WindowChange, INITIAL_WINDOW, STALL_IDLE,
-};
+pub use ledger::{FrameRecord, Side, StreamPhase, StreamStats, Tracker, WindowChange, STALL_IDLE};

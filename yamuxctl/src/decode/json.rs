@@ -203,7 +203,7 @@ impl<W: Write> JsonOut<W> {
             time: self.rel(ts),
             epoch: ts.as_secs_f64(),
             id: f.kind.name(),
-            rule: f.rule,
+            rule: f.rule.id(),
             severity: f.severity.name(),
             stream: f.stream,
             message: &f.message,

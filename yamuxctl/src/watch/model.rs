@@ -969,7 +969,7 @@ mod tests {
         assert_eq!(app.now, ms(40));
     }
 
-    const INITIAL: i64 = yamux::tracker::INITIAL_WINDOW;
+    const INITIAL: i64 = yamux::frame::INITIAL_WINDOW as i64;
 
     #[test]
     fn rate_counts_the_last_second_only() {
