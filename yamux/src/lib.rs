@@ -34,7 +34,9 @@ pub mod rules;
 pub use config::{AckPolicy, Config, GoAwayMode};
 pub use error::{Error, ProtocolError};
 pub use rules::Rule;
+#[cfg(feature = "tokio")]
 pub mod session;
 #[cfg(feature = "faults")]
 pub use config::Faults;
+#[cfg(feature = "tokio")]
 pub use session::{Session, Stream};

@@ -1,7 +1,7 @@
-//! A [`tokio_util::codec`] Decoder/Encoder for yamux frames.
+//! A frame decoder over a growing buffer, and (feature `tokio`, on by
+//! default) its `tokio_util::codec` Decoder/Encoder.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
 
 use super::{DecodeError, EncodeError, Frame, Header, RawHeader, DEFAULT_MAX_BODY_LEN, HEADER_LEN};
 
@@ -104,15 +104,11 @@ impl FrameCodec {
     }
 }
 
-impl Decoder for FrameCodec {
-    type Item = Frame;
-    type Error = CodecError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
-        Ok(self.decode_frame(src)?)
-    }
-
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+impl FrameCodec {
+    /// Decodes the next frame at the end of the input: as
+    /// [`FrameCodec::decode_frame`], but bytes left over that make no whole
+    /// frame are [`DecodeError::Truncated`].
+    pub fn decode_frame_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         match self.decode_frame(buf)? {
             Some(frame) => Ok(Some(frame)),
             None if buf.is_empty() && self.pending.is_none() => Ok(None),
@@ -127,24 +123,12 @@ impl Decoder for FrameCodec {
                     needed: HEADER_LEN,
                     available: buf.len(),
                 },
-            }
-            .into()),
+            }),
         }
     }
-}
 
-impl Encoder<Frame> for FrameCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        Encoder::<&Frame>::encode(self, &frame, dst)
-    }
-}
-
-impl Encoder<&Frame> for FrameCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+    /// Appends `frame` to `dst` (after [`Frame::check`]).
+    pub fn encode_frame(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
         frame.check()?;
         dst.reserve(HEADER_LEN + frame.body.len());
         dst.put_slice(&frame.header.to_bytes());
@@ -153,10 +137,43 @@ impl Encoder<&Frame> for FrameCodec {
     }
 }
 
-#[cfg(test)]
+#[cfg(feature = "tokio")]
+impl tokio_util::codec::Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        Ok(self.decode_frame(src)?)
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        Ok(self.decode_frame_eof(buf)?)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl tokio_util::codec::Encoder<Frame> for FrameCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        Ok(self.encode_frame(&frame, dst)?)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl tokio_util::codec::Encoder<&Frame> for FrameCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        Ok(self.encode_frame(frame, dst)?)
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
 mod tests {
     use super::*;
     use crate::frame::{Flags, FrameType, StreamId};
+    use tokio_util::codec::Decoder;
 
     fn wire(frames: &[Frame]) -> BytesMut {
         let mut b = BytesMut::new();

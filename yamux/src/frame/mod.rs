@@ -1,5 +1,6 @@
 //! Yamux frames: the 12-byte header, typed fields, encode/decode over byte
-//! slices, and a [`tokio_util::codec`] codec ([`FrameCodec`]).
+//! slices, and [`FrameCodec`] (a `tokio_util::codec` codec with the
+//! default feature `tokio`).
 //!
 //! Rule IDs in comments (`framing.body`, ...) refer to docs/spec.md.
 

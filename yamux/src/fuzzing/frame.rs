@@ -91,11 +91,10 @@ fn codec_frames(all: &Bytes, limit: u32, cut: Option<usize>) -> (Vec<Frame>, Opt
             }
         }
     }
-    match tokio_util::codec::Decoder::decode_eof(&mut codec, &mut buf) {
+    match codec.decode_frame_eof(&mut buf) {
         Ok(None) => (frames, None),
-        Ok(Some(_)) => panic!("decode_eof produced a frame that decode did not"),
-        Err(crate::frame::CodecError::Decode(e)) => (frames, Some(e)),
-        Err(e) => panic!("unexpected codec error at end of input: {e}"),
+        Ok(Some(_)) => panic!("decode_frame_eof produced a frame that decode_frame did not"),
+        Err(e) => (frames, Some(e)),
     }
 }
 

@@ -7,6 +7,58 @@
 //! [`Connection::transmit_buf`]) and [`Event`]s. It is deterministic, so
 //! tests and fuzzers drive it frame by frame.
 //!
+//! # Calling contract
+//!
+//! The driver (a tokio [`crate::Session`], a test, a fuzzer) owns the
+//! transport and the clock, and keeps to this order:
+//!
+//! 1. **Input.** For every frame decoded from the transport, call
+//!    [`Connection::handle_frame`]; for bytes that are no frame,
+//!    [`Connection::handle_decode_error`]; at the transport's end,
+//!    [`Connection::handle_transport_closed`]. Feed input only while
+//!    [`Connection::wants_input`] is true (`limits.replies`): stop reading
+//!    the transport until what is queued has been sent.
+//! 2. **Commands.** Call `open`, `accept`, `write`, `read`, `close_write`,
+//!    `reset`, `ping`, `go_away` whenever the application asks; each
+//!    returns at once (`Ok(None)`/`Ok(0)`/`ReadResult::Pending` when it
+//!    must wait for an [`Event`]).
+//! 3. **After every `handle_*` call and every command**, in this order:
+//!    drain [`Connection::poll_event`] until `None` (wake whoever waits on
+//!    a stream), then send [`Connection::poll_transmit`] until `None` (or
+//!    write out [`Connection::transmit_buf`] and clear what was written),
+//!    then re-arm one timer for [`Connection::poll_timeout`].
+//! 4. **Time.** When that instant passes, call
+//!    [`Connection::handle_timeout`] with the current time, then step 3.
+//! 5. **End.** After [`Event::Closed`], send what is still queued, then
+//!    close the transport; [`Connection::close_reason`] says why.
+//!
+//! Two connections wired back to back, no I/O at all:
+//!
+//! ```
+//! use std::time::Instant;
+//! use yamux::proto::{Connection, Event, ReadResult, Role};
+//! use yamux::Config;
+//!
+//! let now = Instant::now();
+//! let mut client = Connection::new(Role::Client, Config::default(), now);
+//! let mut server = Connection::new(Role::Server, Config::default(), now);
+//! // Carries every queued frame from one side to the other (step 3, then 1).
+//! fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+//!     while let Some(frame) = from.poll_transmit() {
+//!         to.handle_frame(now, frame);
+//!     }
+//! }
+//! let id = client.open(now).unwrap().expect("a stream id");
+//! client.write(id, b"hello").unwrap();
+//! pump(&mut client, &mut server, now);
+//! assert!(std::iter::from_fn(|| server.poll_event()).any(|e| matches!(e, Event::Inbound)));
+//! let accepted = server.accept().unwrap().expect("the inbound stream");
+//! let mut buf = [0u8; 16];
+//! assert_eq!(server.read(now, accepted, &mut buf).unwrap(), ReadResult::Data(5));
+//! assert_eq!(&buf[..5], b"hello");
+//! pump(&mut server, &mut client, now); // the ACK
+//! ```
+//!
 //! Strict sender, tolerant receiver (docs/spec.md): flags are a bit set and
 //! unknown bits are ignored (`flags.unknown`); the flags of a Data or Window
 //! Update frame are applied in the order SYN, ACK, data/window, FIN, RST;
