@@ -255,7 +255,7 @@ fn violations_are_named_with_their_rule() {
         })
         .collect();
     for (id, rule) in [
-        ("data-beyond-window", "flow.overrun"),
+        ("data-beyond-window", "flow.credit"),
         ("second-ack", "stream.ack-once"),
         ("unmatched-pong", "ping.unsolicited"),
         ("go-away", "goaway.codes"),

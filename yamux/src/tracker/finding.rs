@@ -103,14 +103,14 @@ impl FindingKind {
     pub const fn rule(self) -> Rule {
         use FindingKind::*;
         match self {
-            DataBeyondWindow => Rule::FlowOverrun,
+            DataBeyondWindow => Rule::FlowCredit,
             CreditOverflow => Rule::FlowOverflow,
             DuplicateSyn => Rule::StreamDuplicateSyn,
             IdReuse => Rule::IdsReuse,
             WrongParity => Rule::IdsParity,
             IdZeroMisuse => Rule::IdsControl,
             SecondAck => Rule::StreamAckOnce,
-            DataAfterFin => Rule::StreamAfterFin,
+            DataAfterFin => Rule::StreamHalfClose,
             FrameAfterRst => Rule::StreamReset,
             UnknownStream => Rule::StreamUnknown,
             UnansweredPing => Rule::PingEcho,

@@ -1,7 +1,7 @@
 //! The connection tracker: stream states for both sides, a credit ledger per
 //! stream and direction, ping round trips, and findings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use super::{Finding, FindingKind};
@@ -33,7 +33,9 @@ impl Side {
         }
     }
 
-    const fn idx(self) -> usize {
+    /// The index of this side in the per-side arrays of [`StreamStats`]
+    /// (`A` is 0).
+    pub const fn idx(self) -> usize {
         match self {
             Side::A => 0,
             Side::B => 1,
@@ -133,6 +135,7 @@ pub struct StreamStats {
     zero_since: [Option<Duration>; 2],
     acked: bool,
     fin: [bool; 2],
+    rst: [bool; 2],
     /// First and last frame time.
     pub first: Duration,
     /// Time of the last frame.
@@ -162,6 +165,7 @@ impl StreamStats {
             zero_since: [None; 2],
             acked: opener.is_none(),
             fin: [false; 2],
+            rst: [false; 2],
             first: ts,
             last: ts,
         }
@@ -175,6 +179,11 @@ impl StreamStats {
     /// Whether `side` has sent FIN.
     pub fn fin_sent(&self, side: Side) -> bool {
         self.fin[side.idx()]
+    }
+
+    /// Whether `side` has sent a frame with RST (first or not).
+    pub fn rst_sent(&self, side: Side) -> bool {
+        self.rst[side.idx()]
     }
 
     fn update_phase(&mut self) {
@@ -212,7 +221,10 @@ pub struct Tracker {
     client: Option<Side>,
     lenient: bool,
     streams: HashMap<u32, StreamStats>,
-    pings: Vec<(Side, u32, Duration)>,
+    /// Outstanding pings by (sender, value): (sequence number, time sent),
+    /// oldest first; a flood of millions stays O(1) per frame.
+    pings: HashMap<(Side, u32), VecDeque<(u64, Duration)>>,
+    ping_seq: u64,
     rtts: Vec<Duration>,
     go_away: [Option<(Duration, GoAwayCode)>; 2],
     findings: Vec<Finding>,
@@ -247,6 +259,12 @@ impl Tracker {
     /// Every finding so far.
     pub fn findings(&self) -> &[Finding] {
         &self.findings
+    }
+
+    /// Takes the findings made so far out of the tracker (a consumer that
+    /// judges frame by frame, like the conformance peer, keeps none).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
     }
 
     /// The findings added since index `from` (see [`FrameRecord::findings`]).
@@ -351,16 +369,22 @@ impl Tracker {
         let syn = h.flags.contains(Flags::SYN);
         let ack = h.flags.contains(Flags::ACK);
         match (syn, ack) {
-            (true, false) => self.pings.push((side, h.length, ts)),
+            (true, false) => {
+                self.ping_seq += 1;
+                self.pings
+                    .entry((side, h.length))
+                    .or_default()
+                    .push_back((self.ping_seq, ts));
+            }
             (false, true) => {
                 let other = side.other();
-                match self
-                    .pings
-                    .iter()
-                    .position(|&(s, v, _)| s == other && v == h.length)
-                {
-                    Some(i) => {
-                        let (_, _, sent) = self.pings.remove(i);
+                let key = (other, h.length);
+                let sent = self.pings.get_mut(&key).and_then(|q| q.pop_front());
+                if self.pings.get(&key).is_some_and(|q| q.is_empty()) {
+                    self.pings.remove(&key);
+                }
+                match sent {
+                    Some((_, sent)) => {
                         let rtt = ts.saturating_sub(sent);
                         self.rtts.push(rtt);
                         rec.rtt = Some(rtt);
@@ -497,6 +521,9 @@ impl Tracker {
         if flags.contains(Flags::FIN) {
             st.fin[side.idx()] = true;
         }
+        if flags.contains(Flags::RST) {
+            st.rst[side.idx()] = true;
+        }
         if flags.contains(Flags::RST) && !matches!(st.phase, StreamPhase::Reset(_)) {
             st.phase = StreamPhase::Reset(side);
         }
@@ -561,7 +588,12 @@ impl Tracker {
     /// unanswered pings and streams left open with credit.
     pub fn finish(&mut self, ts: Duration) {
         let end = ts.max(self.last);
-        for (side, value, sent) in std::mem::take(&mut self.pings) {
+        let mut unanswered: Vec<(u64, Side, u32, Duration)> = std::mem::take(&mut self.pings)
+            .into_iter()
+            .flat_map(|((side, value), q)| q.into_iter().map(move |(n, t)| (n, side, value, t)))
+            .collect();
+        unanswered.sort_unstable_by_key(|&(n, ..)| n);
+        for (_, side, value, sent) in unanswered {
             self.find(
                 FindingKind::UnansweredPing,
                 side,
@@ -694,7 +726,7 @@ mod tests {
         let r = t.on_frame(Side::A, ms(6), &h(FrameType::Data, Flags::NONE, 1, 150));
         assert_eq!(r.findings, 1);
         assert_eq!(kinds(&t), vec![FindingKind::DataBeyondWindow]);
-        assert_eq!(t.findings()[0].rule, crate::rules::Rule::FlowOverrun);
+        assert_eq!(t.findings()[0].rule, crate::rules::Rule::FlowCredit);
         assert!(
             t.findings()[0]
                 .message
