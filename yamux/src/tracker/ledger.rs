@@ -447,14 +447,18 @@ impl Tracker {
         }
         if flags.contains(Flags::ACK) {
             if st.opener == Some(side) {
+                // Not the acceptor's ACK: the stream is no more acknowledged
+                // than before, and the acceptor's own ACK is still its first.
                 found.push((
                     FindingKind::SecondAck,
                     format!("ACK on stream {id} from the side that opened it"),
                 ));
-            } else if st.acked && st.opener.is_some() {
-                found.push((FindingKind::SecondAck, format!("second ACK on stream {id}")));
+            } else {
+                if st.acked && st.opener.is_some() {
+                    found.push((FindingKind::SecondAck, format!("second ACK on stream {id}")));
+                }
+                st.acked = true;
             }
-            st.acked = true;
         }
         match h.typ {
             FrameType::Data => {
@@ -856,6 +860,20 @@ mod tests {
             &h(FrameType::GoAway, Flags::NONE, 0, 0x1005),
         );
         assert_eq!(r.code, Some(0x1005));
+    }
+
+    #[test]
+    fn an_ack_from_the_opener_is_not_the_acceptors() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        let wu = |flags, id| Header::new(FrameType::WindowUpdate, flags, StreamId::new(id), 0);
+        t.on_frame(Side::A, Duration::ZERO, &wu(Flags::SYN, 1));
+        t.on_frame(Side::A, Duration::ZERO, &wu(Flags::ACK, 1));
+        assert_eq!(t.stream(1).map(|s| s.phase), Some(StreamPhase::Opening));
+        t.on_frame(Side::B, Duration::ZERO, &wu(Flags::ACK, 1));
+        let kinds: Vec<(FindingKind, Option<Side>)> =
+            t.findings().iter().map(|f| (f.kind, f.side)).collect();
+        assert_eq!(kinds, [(FindingKind::SecondAck, Some(Side::A))]);
+        assert_eq!(t.stream(1).map(|s| s.phase), Some(StreamPhase::Open));
     }
 
     #[test]
