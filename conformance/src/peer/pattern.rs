@@ -1,0 +1,178 @@
+//! Frame patterns: how an `expect` step matches the IUT's frames, and the
+//! text a pattern reads as in failures.
+
+use super::*;
+
+pub(super) fn pattern_text(p: &FramePattern, bound: Option<u32>) -> String {
+    let mut parts = vec![p.typ.clone().unwrap_or_else(|| "any frame".into())];
+    match (&p.stream, bound) {
+        (_, Some(id)) => parts.push(format!("stream={id}")),
+        (Some(s), None) => parts.push(format!("stream={s}")),
+        _ => {}
+    }
+    if let Some(f) = &p.flags {
+        parts.push(format!("flags⊇{f}"));
+    }
+    if let Some(f) = &p.flags_exact {
+        parts.push(format!("flags={f}"));
+    }
+    if let Some(f) = &p.flags_absent {
+        parts.push(format!("without {f}"));
+    }
+    if let Some(v) = p.value {
+        parts.push(format!("value={v}"));
+    }
+    if let Some(par) = &p.parity {
+        parts.push(format!("parity={par}"));
+    }
+    parts.join(" ")
+}
+
+impl Peer {
+    pub(super) fn matches(&self, p: &FramePattern, f: &Frame) -> bool {
+        if let Some(t) = &p.typ {
+            if parse_type(t) != Some(f.typ() as u8) {
+                return false;
+            }
+        }
+        if let Some(fl) = p.flags.as_deref().and_then(Flags::parse) {
+            if !f.flags().contains(fl) {
+                return false;
+            }
+        }
+        if let Some(fl) = p.flags_absent.as_deref().and_then(Flags::parse) {
+            if f.flags().intersects(fl) {
+                return false;
+            }
+        }
+        if let Some(fl) = p.flags_exact.as_deref().and_then(Flags::parse) {
+            if f.flags() != fl {
+                return false;
+            }
+        }
+        let id = f.stream_id().val();
+        if let Some(s) = &p.stream {
+            match self.resolve(s) {
+                Some(want) => {
+                    if want != id {
+                        return false;
+                    }
+                }
+                None => {
+                    // Binding on first use: a stream frame, not yet bound to another name.
+                    if id == 0 || self.bindings.values().any(|v| *v == id) {
+                        return false;
+                    }
+                }
+            }
+        }
+        if let Some(par) = &p.parity {
+            let ok = match par.as_str() {
+                "odd" => id % 2 == 1,
+                "even" => id % 2 == 0 && id != 0,
+                "iut" => self.iut_parity_ok(id),
+                _ => !self.iut_parity_ok(id) && id != 0,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(v) = p.value {
+            if f.header.length != v {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) async fn do_expect(&mut self, p: &FramePattern, deadline: Instant) -> StepResult {
+        let count = p.count.unwrap_or(1).max(1);
+        for k in 0..count {
+            match self.expect_one(p, deadline).await {
+                StepResult::Failed { expected, actual } if count > 1 => {
+                    return StepResult::Failed {
+                        expected: format!("{count} × {expected}"),
+                        actual: format!("{k} matched, then {actual}"),
+                    };
+                }
+                StepResult::Ok => {}
+                other => return other,
+            }
+        }
+        StepResult::Ok
+    }
+
+    pub(super) async fn expect_one(&mut self, p: &FramePattern, deadline: Instant) -> StepResult {
+        let start_len = self.trace.len();
+        let start_seq = self.seq;
+        // Frames are only appended while waiting, so each is examined once.
+        let mut scanned = 0;
+        loop {
+            let bound = p.stream.as_ref().and_then(|s| self.resolve(s));
+            let found = self
+                .inbox
+                .iter()
+                .enumerate()
+                .skip(scanned)
+                .find(|(_, (_, f))| self.matches(p, f))
+                .map(|(i, _)| i);
+            if let Some(pos) = found {
+                if let Some((_, f)) = self.inbox.remove(pos) {
+                    if let Some(StreamRef::Bind(b)) = &p.stream {
+                        self.bindings
+                            .entry(b.clone())
+                            .or_insert(f.stream_id().val());
+                    }
+                }
+                return StepResult::Ok;
+            }
+            // Conflicts: a Go Away, or RST on the expected stream, that arrived during this step.
+            let want_ga = p.typ.as_deref().and_then(parse_type) == Some(3);
+            let want_rst = p
+                .flags
+                .as_deref()
+                .and_then(Flags::parse)
+                .is_some_and(|f| f.contains(Flags::RST))
+                || p.flags_exact
+                    .as_deref()
+                    .and_then(Flags::parse)
+                    .is_some_and(|f| f.contains(Flags::RST));
+            if let Some((_, f)) = self.inbox.iter().skip(scanned).find(|(idx, f)| {
+                *idx > start_seq
+                    && ((f.typ() == FrameType::GoAway && !want_ga)
+                        || (!want_rst
+                            && f.flags().contains(Flags::RST)
+                            && bound.is_some_and(|b| b == f.stream_id().val())))
+            }) {
+                return StepResult::Failed {
+                    expected: pattern_text(p, bound),
+                    actual: describe(f),
+                };
+            }
+            scanned = self.inbox.len();
+            if self.closed.is_some() && self.rx.is_empty() {
+                return StepResult::Failed {
+                    expected: pattern_text(p, bound),
+                    actual: self.closed.clone().unwrap_or_default(),
+                };
+            }
+            if !self.pump(deadline).await {
+                let recent: Vec<String> = self.trace[start_len..]
+                    .iter()
+                    .filter(|l| l.dir == "<-")
+                    .map(|l| l.text.clone())
+                    .take(3)
+                    .collect();
+                let actual = if recent.is_empty() {
+                    "no frame".to_string()
+                } else {
+                    format!("only {}", recent.join("; "))
+                };
+                return StepResult::Failed {
+                    expected: pattern_text(p, bound),
+                    actual: format!("{actual} (timed out)"),
+                };
+            }
+        }
+    }
+}
