@@ -221,9 +221,10 @@ pub struct Tracker {
     client: Option<Side>,
     lenient: bool,
     streams: HashMap<u32, StreamStats>,
-    /// Outstanding pings by (sender, value): (sequence number, time sent),
+    /// Outstanding pings per sender (index: [`Side::idx`]) by value:
+    /// (sequence number, time sent),
     /// oldest first; a flood of millions stays O(1) per frame.
-    pings: HashMap<(Side, u32), VecDeque<(u64, Duration)>>,
+    pings: [HashMap<u32, VecDeque<(u64, Duration)>>; 2],
     ping_seq: u64,
     rtts: Vec<Duration>,
     go_away: [Option<(Duration, GoAwayCode)>; 2],
@@ -371,17 +372,16 @@ impl Tracker {
         match (syn, ack) {
             (true, false) => {
                 self.ping_seq += 1;
-                self.pings
-                    .entry((side, h.length))
+                self.pings[side.idx()]
+                    .entry(h.length)
                     .or_default()
                     .push_back((self.ping_seq, ts));
             }
             (false, true) => {
-                let other = side.other();
-                let key = (other, h.length);
-                let sent = self.pings.get_mut(&key).and_then(|q| q.pop_front());
-                if self.pings.get(&key).is_some_and(|q| q.is_empty()) {
-                    self.pings.remove(&key);
+                let asked = &mut self.pings[side.other().idx()];
+                let sent = asked.get_mut(&h.length).and_then(|q| q.pop_front());
+                if asked.get(&h.length).is_some_and(|q| q.is_empty()) {
+                    asked.remove(&h.length);
                 }
                 match sent {
                     Some((_, sent)) => {
@@ -592,9 +592,15 @@ impl Tracker {
     /// unanswered pings and streams left open with credit.
     pub fn finish(&mut self, ts: Duration) {
         let end = ts.max(self.last);
-        let mut unanswered: Vec<(u64, Side, u32, Duration)> = std::mem::take(&mut self.pings)
+        let pings = std::mem::take(&mut self.pings);
+        let mut unanswered: Vec<(u64, Side, u32, Duration)> = [Side::A, Side::B]
             .into_iter()
-            .flat_map(|((side, value), q)| q.into_iter().map(move |(n, t)| (n, side, value, t)))
+            .zip(pings)
+            .flat_map(|(side, by_value)| {
+                by_value.into_iter().flat_map(move |(value, q)| {
+                    q.into_iter().map(move |(n, t)| (n, side, value, t))
+                })
+            })
             .collect();
         unanswered.sort_unstable_by_key(|&(n, ..)| n);
         for (_, side, value, sent) in unanswered {
