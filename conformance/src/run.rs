@@ -346,7 +346,7 @@ pub async fn run_all_with(
     for (case, role) in selected {
         let pool = slots.pool(&case.family).clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        results.push(rx);
+        results.push((case.clone(), role, rx));
         match queues.iter_mut().find(|q| Arc::ptr_eq(&q.pool, &pool)) {
             Some(q) => q.cases.push((case, role, tx)),
             None => queues.push(Queue {
@@ -374,29 +374,15 @@ pub async fn run_all_with(
         });
     }
     let mut out = Vec::new();
-    for rx in results {
+    for (case, role, rx) in results {
         match rx.await {
             Ok(r) => out.push(r),
-            Err(_) => out.push(CaseResult {
-                id: "?".into(),
-                family: String::new(),
-                role: Role::Server,
-                level: Level::Info,
-                spec: Vec::new(),
-                summary: String::new(),
-                outcome: Outcome::Error,
-                flaky: false,
-                attempts: 1,
-                duration_ms: 0,
-                message: Some("runner task ended without a result (it panicked)".into()),
-                failures: Vec::new(),
-                observations: Vec::new(),
-                trace: Vec::new(),
-                stderr: Vec::new(),
-                resources: None,
-                ran: None,
-                ran_message: None,
-            }),
+            Err(_) => {
+                let mut r = base_result(&case, role);
+                r.outcome = Outcome::Error;
+                r.message = Some("runner task ended without a result (it panicked)".into());
+                out.push(r);
+            }
         }
     }
     out
