@@ -19,7 +19,7 @@ mod ledger;
 
 pub use decoder::{
     plausible_header, ByteDecoder, DecodeSink, Decoded, DecoderConfig, PreambleLine, SkipReason,
-    Undecodable, SCAN_LOOKAHEAD,
+    Undecodable, SCAN_CHAIN, SCAN_LOOKAHEAD,
 };
 pub use finding::{Finding, FindingKind, Severity};
 pub use ledger::{FrameRecord, Side, StreamPhase, StreamStats, Tracker, WindowChange, STALL_IDLE};

@@ -1,0 +1,450 @@
+//! Packets → TCP connections → yamux frames → tracker, reported to an
+//! [`Observer`] (the text and NDJSON printers, `stats`, `follow`).
+//!
+//! A connection is yamux when one of its ports is in [`Options::ports`], or,
+//! without ports, when the first bytes of a direction decode as yamux: the
+//! detection of the per-connection pipeline (`pipeline`), which a
+//! connection seen as two byte streams ([`StreamConn`]: the relay, `inject`)
+//! runs too.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use yamux::frame::Header;
+use yamux::tracker::{Finding, FrameRecord, PreambleLine, Side, Tracker, Undecodable};
+
+use crate::capture::{tcp_segment, CaptureReader, HalfStream, PacketError};
+
+mod pipeline;
+mod stream;
+
+pub use pipeline::DETECT_LIMIT;
+use pipeline::{Direction, Pipeline};
+pub use stream::{StreamConn, StreamKind, StreamTotals};
+
+/// Analysis settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Treat connections on these ports as yamux without looking.
+    pub ports: Vec<u16>,
+    /// Out-of-order bytes held per direction before a gap is declared.
+    pub max_held: usize,
+    /// Largest Data body taken as genuine.
+    pub max_body_len: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ports: Vec::new(),
+            max_held: 8 << 20,
+            max_body_len: yamux::frame::DEFAULT_MAX_BODY_LEN,
+        }
+    }
+}
+
+/// A TCP connection as shown to observers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// 1-based, in order of first packet.
+    pub id: u32,
+    /// Side A: the initiator (SYN sender), or the higher port when the
+    /// handshake is missing.
+    pub a: SocketAddr,
+    /// Side B.
+    pub b: SocketAddr,
+    /// Whether the TCP handshake was captured.
+    pub handshake: bool,
+    /// Time of its first packet.
+    pub first: Duration,
+}
+
+impl ConnInfo {
+    /// The address of `side`.
+    pub fn addr(&self, side: Side) -> SocketAddr {
+        match side {
+            Side::A => self.a,
+            Side::B => self.b,
+        }
+    }
+}
+
+/// Per-connection transport figures handed to [`Observer::conn_end`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFigures {
+    /// Stream bytes per side (index 0 = A), gaps included.
+    pub bytes: [u64; 2],
+    /// Bytes lost in gaps per side.
+    pub gap_bytes: [u64; 2],
+    /// Retransmitted bytes per side.
+    pub retransmitted: [u64; 2],
+    /// Most out-of-order bytes held at once per side.
+    pub peak_held: [usize; 2],
+    /// Time of the last packet.
+    pub last: Duration,
+}
+
+/// One decoded frame as shown to observers.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameEvent<'a> {
+    /// The connection.
+    pub conn: &'a ConnInfo,
+    /// The sender.
+    pub side: Side,
+    /// Time of the packet that completed the header.
+    pub ts: Duration,
+    /// Stream offset of the header in the sender's direction.
+    pub offset: u64,
+    /// The header.
+    pub header: &'a Header,
+    /// What the tracker made of it.
+    pub record: &'a FrameRecord,
+    /// Findings it caused.
+    pub findings: &'a [Finding],
+}
+
+/// Receives everything the analysis finds. All methods but `frame` have
+/// empty defaults.
+#[allow(unused_variables)]
+pub trait Observer {
+    /// Time of the first packet of the capture.
+    fn start(&mut self, ts: Duration) {}
+    /// A connection was recognised as yamux.
+    fn connection(&mut self, c: &ConnInfo) {}
+    /// A multistream-select message.
+    fn preamble(&mut self, c: &ConnInfo, side: Side, ts: Duration, line: &PreambleLine) {}
+    /// A frame, what the tracker made of it, and the findings it caused.
+    fn frame(&mut self, ev: &FrameEvent<'_>);
+    /// Body bytes of the last Data frame of `side`.
+    fn body(&mut self, c: &ConnInfo, side: Side, h: &Header, chunk: &[u8]) {}
+    /// `len` bytes of the last Data frame's body are missing.
+    fn body_gap(&mut self, c: &ConnInfo, side: Side, h: &Header, len: u64) {}
+    /// Bytes missing from the capture.
+    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64) {}
+    /// Bytes skipped while looking for a frame.
+    fn skipped(&mut self, c: &ConnInfo, side: Side, ts: Duration, u: &Undecodable) {}
+    /// The direction ended inside a frame.
+    fn truncated(&mut self, c: &ConnInfo, side: Side, offset: u64, have: u64, needed: u64) {}
+    /// A finding not tied to a frame (bytes, transport, end of connection).
+    fn finding(&mut self, c: &ConnInfo, ts: Duration, f: &Finding) {}
+    /// The connection is over (end of capture at the latest).
+    fn conn_end(&mut self, c: &ConnInfo, tracker: &Tracker, tcp: &TcpFigures) {}
+}
+
+/// What the whole run saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Packets read.
+    pub packets: u64,
+    /// Captured bytes read (packet data).
+    pub captured_bytes: u64,
+    /// TCP segments.
+    pub tcp_segments: u64,
+    /// TCP connections seen.
+    pub connections: u32,
+    /// Connections decoded as yamux.
+    pub yamux_connections: u32,
+    /// Frames decoded.
+    pub frames: u64,
+    /// Findings by severity: info, warning, error.
+    pub findings: [u64; 3],
+    /// Packets that could not be parsed, with the first few reasons.
+    pub bad_packets: u64,
+    /// The first bad packets: number and reason.
+    pub bad_packet_examples: Vec<(u64, String)>,
+    /// Why reading stopped early, if it did.
+    pub read_error: Option<String>,
+    /// Time of the first and last packet.
+    pub first: Option<Duration>,
+    /// Time of the last packet.
+    pub last: Option<Duration>,
+    /// Most out-of-order bytes held at once, summed over connections alive.
+    pub peak_held: usize,
+}
+
+/// A captured connection: TCP reassembly per direction, then its
+/// [`Pipeline`].
+struct Conn {
+    pipe: Pipeline,
+    tcp: [HalfStream; 2],
+    last: Duration,
+    closed: bool,
+}
+
+impl Conn {
+    fn dirs(&self) -> [Direction; 2] {
+        self.tcp.each_ref().map(|t| Direction {
+            start_known: t.syn_seen,
+            ended: t.finished(),
+        })
+    }
+}
+
+/// The analysis of one capture.
+pub struct Analyzer {
+    opts: Options,
+    conns: Vec<Option<Conn>>,
+    by_key: HashMap<(SocketAddr, SocketAddr), usize>,
+    summary: Summary,
+    held: usize,
+}
+
+fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl Analyzer {
+    /// An analysis with `opts`.
+    pub fn new(opts: Options) -> Analyzer {
+        Analyzer {
+            opts,
+            conns: Vec::new(),
+            by_key: HashMap::new(),
+            summary: Summary::default(),
+            held: 0,
+        }
+    }
+
+    /// Reads every packet of `reader` and finishes.
+    pub fn run<R: Read, O: Observer + ?Sized>(
+        mut self,
+        mut reader: CaptureReader<R>,
+        obs: &mut O,
+    ) -> Summary {
+        while let Some(p) = reader.next_packet() {
+            match p {
+                Ok(p) => self.packet(p.index, p.ts, p.link, p.data, obs),
+                Err(e) => {
+                    self.summary.read_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        self.finish(obs)
+    }
+
+    /// Takes one packet.
+    pub fn packet<O: Observer + ?Sized>(
+        &mut self,
+        index: u64,
+        ts: Duration,
+        link: u32,
+        data: &[u8],
+        obs: &mut O,
+    ) {
+        let s = &mut self.summary;
+        if s.first.is_none() {
+            s.first = Some(ts);
+            obs.start(ts);
+        }
+        s.last = Some(s.last.map_or(ts, |l| l.max(ts)));
+        s.packets += 1;
+        s.captured_bytes += data.len() as u64;
+        match tcp_segment(link, data) {
+            Ok(Some(seg)) => {
+                s.tcp_segments += 1;
+                self.segment(ts, &seg, obs);
+            }
+            Ok(None) => {}
+            Err(e) => self.bad_packet(index, e),
+        }
+    }
+
+    fn bad_packet(&mut self, index: u64, e: PacketError) {
+        self.summary.bad_packets += 1;
+        if self.summary.bad_packet_examples.len() < 5 {
+            self.summary
+                .bad_packet_examples
+                .push((index, e.to_string()));
+        }
+    }
+
+    fn conn_for<O: Observer + ?Sized>(
+        &mut self,
+        ts: Duration,
+        seg: &crate::capture::Segment<'_>,
+        obs: &mut O,
+    ) -> Option<usize> {
+        let k = key(seg.src, seg.dst);
+        let opening = seg.syn && seg.ack.is_none();
+        if let Some(&i) = self.by_key.get(&k) {
+            match self.conns.get(i).and_then(Option::as_ref) {
+                // packets after the end (last ACKs, retransmitted FINs)
+                None if !opening => return None,
+                None => {}
+                Some(c) if opening && (c.closed || c.tcp[0].offset() > 0) => self.end_conn(i, obs),
+                Some(_) => return Some(i),
+            }
+        }
+        // Side A is the initiator: the SYN sender, the receiver of a SYN-ACK,
+        // or (no handshake) the endpoint with the higher port.
+        let (a, b, handshake) = if seg.syn {
+            if seg.ack.is_none() {
+                (seg.src, seg.dst, true)
+            } else {
+                (seg.dst, seg.src, true)
+            }
+        } else if seg.src.port() >= seg.dst.port() {
+            (seg.src, seg.dst, false)
+        } else {
+            (seg.dst, seg.src, false)
+        };
+        self.summary.connections += 1;
+        let info = ConnInfo {
+            id: self.summary.connections,
+            a,
+            b,
+            handshake,
+            first: ts,
+        };
+        let decided = if self.opts.ports.is_empty() {
+            None
+        } else {
+            Some(
+                self.opts
+                    .ports
+                    .iter()
+                    .any(|&p| p == a.port() || p == b.port()),
+            )
+        };
+        let conn = Conn {
+            pipe: Pipeline::new(
+                info,
+                decided,
+                Tracker::new(handshake.then_some(Side::A), !handshake),
+                self.opts.max_body_len,
+            ),
+            tcp: [
+                HalfStream::new(self.opts.max_held),
+                HalfStream::new(self.opts.max_held),
+            ],
+            last: ts,
+            closed: false,
+        };
+        if decided == Some(true) {
+            self.summary.yamux_connections += 1;
+            obs.connection(&conn.pipe.info);
+        }
+        self.conns.push(Some(conn));
+        let i = self.conns.len() - 1;
+        self.by_key.insert(k, i);
+        Some(i)
+    }
+
+    fn segment<O: Observer + ?Sized>(
+        &mut self,
+        ts: Duration,
+        seg: &crate::capture::Segment<'_>,
+        obs: &mut O,
+    ) {
+        let Some(i) = self.conn_for(ts, seg, obs) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        conn.last = conn.last.max(ts);
+        if conn.pipe.decided() == Some(false) {
+            if seg.rst || seg.fin {
+                conn.closed = true;
+            }
+            return;
+        }
+        let held_before = conn.tcp[0].held() + conn.tcp[1].held();
+        let side = if seg.src == conn.pipe.info.a {
+            Side::A
+        } else {
+            Side::B
+        };
+        let other = side.other();
+        {
+            let Conn { pipe, tcp, .. } = &mut *conn;
+            let [ta, tb] = tcp;
+            let (mine, theirs) = if side == Side::A { (ta, tb) } else { (tb, ta) };
+            // The acknowledgment describes what the peer had received before
+            // this segment was sent: apply it first.
+            if let Some(ack) = seg.ack {
+                let start = theirs.syn_seen;
+                theirs.acked(ack, &mut pipe.sink(other, ts, start, obs));
+            }
+            let start = mine.syn_seen || seg.syn;
+            let mut sink = pipe.sink(side, ts, start, obs);
+            mine.segment(seg.seq, seg.syn, seg.fin, seg.payload, seg.cut, &mut sink);
+            if seg.rst {
+                mine.flush(&mut sink);
+                let start = theirs.syn_seen;
+                theirs.flush(&mut pipe.sink(other, ts, start, obs));
+            }
+        }
+        if seg.rst || (conn.tcp[0].finished() && conn.tcp[1].finished()) {
+            conn.closed = true;
+        }
+        let held_after = conn.tcp[0].held() + conn.tcp[1].held();
+        let closed = conn.closed;
+        self.held = (self.held + held_after).saturating_sub(held_before);
+        self.summary.peak_held = self.summary.peak_held.max(self.held);
+        self.detect(i, obs, false);
+        if closed {
+            // both FINs or a RST: report it now, so memory follows the
+            // connections alive, not the file
+            self.end_conn(i, obs);
+        }
+    }
+
+    /// Decides whether connection `i` is yamux, replaying held bytes if so.
+    fn detect<O: Observer + ?Sized>(&mut self, i: usize, obs: &mut O, at_end: bool) {
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        let dirs = conn.dirs();
+        if conn.pipe.detect(dirs, at_end, obs) == Some(true) {
+            self.summary.yamux_connections += 1;
+        }
+    }
+
+    fn end_conn<O: Observer + ?Sized>(&mut self, i: usize, obs: &mut O) {
+        self.detect(i, obs, true);
+        let Some(mut conn) = self.conns.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        if conn.pipe.decided() != Some(true) {
+            return;
+        }
+        let end = conn.last;
+        for side in [Side::A, Side::B] {
+            let Conn { pipe, tcp, .. } = &mut conn;
+            let t = &mut tcp[side.idx()];
+            let start = t.syn_seen;
+            t.flush(&mut pipe.sink(side, end, start, obs));
+            pipe.finish_side(side, end, obs);
+        }
+        let t = &conn.tcp;
+        let figures = TcpFigures {
+            bytes: [t[0].offset(), t[1].offset()],
+            gap_bytes: [t[0].gap_bytes, t[1].gap_bytes],
+            retransmitted: [t[0].retransmitted, t[1].retransmitted],
+            peak_held: [t[0].peak_held, t[1].peak_held],
+            last: end,
+        };
+        conn.pipe
+            .end(end, &figures, obs, &mut self.summary.findings);
+        self.summary.frames += conn.pipe.frames;
+    }
+
+    /// Ends every connection and returns the summary.
+    pub fn finish<O: Observer + ?Sized>(mut self, obs: &mut O) -> Summary {
+        for i in 0..self.conns.len() {
+            self.end_conn(i, obs);
+        }
+        self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests;
