@@ -11,8 +11,8 @@ use yamux::frame::{Flags, Frame, StreamId};
 use yamuxctl::analyze::{Analyzer, FrameEvent, Observer, Options};
 use yamuxctl::capture::synth::{tcp_packet, SynthPcap};
 use yamuxctl::capture::CaptureReader;
-use yamuxctl::decode::json::JsonOut;
-use yamuxctl::decode::Filter;
+use yamuxctl::print::json::JsonOut;
+use yamuxctl::print::Filter;
 
 /// About `mb` MB of one connection: `frame`-byte Data frames on 4 streams in
 /// `mss`-byte segments.

@@ -10,5 +10,6 @@ pub mod decode;
 pub mod fuzzing;
 pub mod hexframes;
 pub mod inject;
+pub mod print;
 pub mod relay;
 pub mod watch;

@@ -10,12 +10,10 @@ use yamux::frame::{Flags, FrameType};
 use yamux::tracker::Side;
 
 use super::follow::{Follow, FollowFormat};
-use super::json::JsonOut;
 use super::stats::StatsCollector;
-use super::text::TextOut;
-use super::Filter;
 use crate::analyze::{Analyzer, Options, Summary};
 use crate::capture::CaptureReader;
+use crate::print::{printer, Filter, PrintOptions};
 
 /// When to colour text output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -193,31 +191,19 @@ pub fn decode(args: &DecodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> an
         types: args.filter.types.clone(),
         flags: args.filter.flags,
     };
-    let an = Analyzer::new(options(&args.input));
-    let summary = if args.json {
-        let mut o = JsonOut::new(io::BufWriter::with_capacity(1 << 16, out), filter);
-        let s = an.run(reader, &mut o);
-        o.summary(&s);
-        if let Some(e) = o.error.take() {
-            return Err(e).context("writing output");
-        }
-        o.into_inner().flush()?;
-        s
-    } else {
-        let mut o = TextOut::new(
-            io::BufWriter::with_capacity(1 << 16, out),
-            use_color(args.color),
-            args.absolute,
-            filter,
-        );
-        let s = an.run(reader, &mut o);
-        o.summary(&s);
-        if let Some(e) = o.error.take() {
-            return Err(e).context("writing output");
-        }
-        o.into_inner().flush()?;
-        s
+    let opts = PrintOptions {
+        json: args.json,
+        color: use_color(args.color),
+        absolute: args.absolute,
+        filter,
     };
+    let mut p = printer(io::BufWriter::with_capacity(1 << 16, out), opts);
+    let summary = Analyzer::new(options(&args.input)).run(reader, &mut *p);
+    p.summary(&summary);
+    if let Some(e) = p.take_error() {
+        return Err(e).context("writing output");
+    }
+    p.flush().context("writing output")?;
     notes(&summary, err);
     Ok(exit_code(&summary))
 }

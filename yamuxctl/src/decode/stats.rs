@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 use yamux::tracker::{Side, StreamStats, Tracker};
 
-use super::{Filter, STATS_SCHEMA};
+use super::STATS_SCHEMA;
 use crate::analyze::{ConnInfo, FrameEvent, Observer, TcpFigures};
+use crate::print::Filter;
 
 /// One connection's figures.
 #[derive(Clone, Debug, Serialize)]

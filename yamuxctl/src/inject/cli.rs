@@ -15,9 +15,7 @@ use yamux::tracker::{Finding, PreambleLine, Severity, Side, Tracker, Undecodable
 use super::{parse, Command};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Options, StreamConn, TcpFigures};
 use crate::decode::cli::{use_color, ColorChoice};
-use crate::decode::json::JsonOut;
-use crate::decode::text::TextOut;
-use crate::decode::Filter;
+use crate::print::{printer, Filter, PrintOptions, Printer};
 use crate::relay::Clock;
 
 /// Our role on the connection (which side opens odd streams).
@@ -254,42 +252,20 @@ pub async fn run(
     });
     let local = sock.local_addr()?;
     let remote = sock.peer_addr()?;
-    let w = io::BufWriter::new(out);
-    let code = if args.json {
-        let mut o = JsonOut::new(w, Filter::default());
-        let c = session(
-            &args, role, sock, local, remote, &commands, &mut o, &mut err,
-        )
-        .await;
-        let _ = o.into_inner().flush();
-        c
-    } else {
-        let mut o = TextOut::new(w, use_color(args.color), false, Filter::default());
-        let c = session(
-            &args, role, sock, local, remote, &commands, &mut o, &mut err,
-        )
-        .await;
-        let _ = o.into_inner().flush();
-        c
+    let opts = PrintOptions {
+        json: args.json,
+        color: use_color(args.color),
+        absolute: false,
+        filter: Filter::default(),
     };
+    let mut p = printer(io::BufWriter::new(out), opts);
+    let code = session(
+        &args, role, sock, local, remote, &commands, &mut *p, &mut err,
+    )
+    .await;
+    let _ = p.flush();
     let _ = err.flush();
     code
-}
-
-trait Flush {
-    fn flush_out(&mut self);
-}
-
-impl<W: Write> Flush for TextOut<W> {
-    fn flush_out(&mut self) {
-        let _ = self.get_mut().flush();
-    }
-}
-
-impl<W: Write> Flush for JsonOut<W> {
-    fn flush_out(&mut self) {
-        let _ = self.get_mut().flush();
-    }
 }
 
 struct Live<'a, O: ?Sized> {
@@ -301,7 +277,7 @@ struct Live<'a, O: ?Sized> {
     closed: bool,
 }
 
-impl<O: Observer + Flush + ?Sized> Live<'_, O> {
+impl<O: Printer + ?Sized> Live<'_, O> {
     fn take(&mut self, m: Rx, err: &mut dyn Write) {
         let peer = self.me.other();
         match m {
@@ -331,7 +307,7 @@ impl<O: Observer + Flush + ?Sized> Live<'_, O> {
         while let Ok(m) = self.rx.try_recv() {
             self.take(m, err);
         }
-        self.v.inner.flush_out();
+        let _ = self.v.inner.flush();
     }
 
     /// Takes what arrives for `d` (less if the peer closes).
@@ -351,7 +327,7 @@ impl<O: Observer + Flush + ?Sized> Live<'_, O> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn session<O: Observer + Flush>(
+async fn session<O: Printer + ?Sized>(
     args: &InjectArgs,
     role: Role,
     sock: TcpStream,
@@ -465,7 +441,7 @@ async fn session<O: Observer + Flush>(
         clock, conn, mut v, ..
     } = live;
     conn.finish(clock.wall(clock.now()), &mut v);
-    v.inner.flush_out();
+    let _ = v.inner.flush();
     Ok(if v.goaway.is_some_and(|c| c != 0) || v.bad > 0 {
         1
     } else {
@@ -474,7 +450,7 @@ async fn session<O: Observer + Flush>(
 }
 
 /// Runs one command; false when the connection cannot be written to.
-async fn exec<O: Observer + Flush + ?Sized>(
+async fn exec<O: Printer + ?Sized>(
     live: &mut Live<'_, O>,
     w: &mut tokio::net::tcp::OwnedWriteHalf,
     c: &Command,

@@ -10,11 +10,9 @@ use tokio::sync::{mpsc, Notify};
 
 use super::live::{LiveDecoder, LiveSummary};
 use super::{Clock, Relay, RelayEvent, RelayOptions};
-use crate::analyze::{Observer, Options};
+use crate::analyze::Options;
 use crate::decode::cli::{use_color, ColorChoice};
-use crate::decode::json::JsonOut;
-use crate::decode::text::TextOut;
-use crate::decode::Filter;
+use crate::print::{printer, Filter, PrintOptions, Printer};
 
 /// `yamuxctl proxy`.
 #[derive(Clone, Debug, clap::Args)]
@@ -188,19 +186,16 @@ fn consume(
 ) -> (u8, LiveSummary) {
     let w = io::BufWriter::with_capacity(1 << 16, out);
     let dec = LiveDecoder::new(clock, Options::default(), args.force);
-    let (summary, error) = if args.json {
-        let mut o = JsonOut::new(w, Filter::default());
-        let s = pump(dec, clock, rx, &mut o, err, done, |o| o.error.is_some());
-        let e = o.error.take();
-        let _ = o.into_inner().flush();
-        (s, e)
-    } else {
-        let mut o = TextOut::new(w, use_color(args.color), args.absolute, Filter::default());
-        let s = pump(dec, clock, rx, &mut o, err, done, |o| o.error.is_some());
-        let e = o.error.take();
-        let _ = o.into_inner().flush();
-        (s, e)
+    let opts = PrintOptions {
+        json: args.json,
+        color: use_color(args.color),
+        absolute: args.absolute,
+        filter: Filter::default(),
     };
+    let mut p = printer(w, opts);
+    let summary = pump(dec, clock, rx, &mut *p, err, done);
+    let error = p.take_error();
+    let _ = p.flush();
     if let Some(e) = error {
         let _ = writeln!(err, "yamuxctl: writing output: {e}");
     }
@@ -208,39 +203,21 @@ fn consume(
     (code, summary)
 }
 
-trait Flush {
-    fn flush_out(&mut self);
-}
-
-impl<W: Write> Flush for TextOut<W> {
-    fn flush_out(&mut self) {
-        // the writer is a BufWriter: push complete lines out while idle
-        let _ = self.get_mut().flush();
-    }
-}
-
-impl<W: Write> Flush for JsonOut<W> {
-    fn flush_out(&mut self) {
-        let _ = self.get_mut().flush();
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn pump<O: Observer + Flush>(
+fn pump(
     mut dec: LiveDecoder,
     clock: Clock,
     mut rx: mpsc::Receiver<RelayEvent>,
-    o: &mut O,
+    o: &mut dyn Printer,
     err: &mut Box<dyn Write + Send>,
     done: &Notify,
-    failed: impl Fn(&O) -> bool,
 ) -> LiveSummary {
     let mut broken = false;
     loop {
         let ev = match rx.try_recv() {
             Ok(ev) => ev,
             Err(mpsc::error::TryRecvError::Empty) => {
-                o.flush_out();
+                // complete lines out while idle
+                let _ = o.flush();
                 let _ = err.flush();
                 match rx.blocking_recv() {
                     Some(ev) => ev,
@@ -251,7 +228,7 @@ fn pump<O: Observer + Flush>(
         };
         if !broken {
             dec.event(&ev, o, err);
-            if failed(o) {
+            if o.failed() {
                 // output gone (a closed pipe): nothing more to show
                 broken = true;
                 done.notify_one();
@@ -259,6 +236,6 @@ fn pump<O: Observer + Flush>(
         }
     }
     let s = dec.finish(clock.now(), o, err);
-    o.flush_out();
+    let _ = o.flush();
     s
 }

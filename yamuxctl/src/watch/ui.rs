@@ -16,7 +16,7 @@ use yamux::tracker::{Severity, Side, StreamPhase};
 
 use super::input::KEYS;
 use super::model::{App, Focus, Mode, Pane, Prompt, Sample, SortKey, StreamRow};
-use crate::decode::text::{frame_fields, side_arrow};
+use crate::print::text::{frame_fields, side_arrow};
 
 /// The areas of the screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

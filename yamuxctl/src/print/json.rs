@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use yamux::tracker::{Finding, PreambleLine, Side, Tracker, Undecodable};
 
-use super::{dir_name, flag_names, Filter, DECODE_SCHEMA};
+use super::{dir_name, flag_names, Filter, Printer, DECODE_SCHEMA};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
 
 /// Prints decode output as NDJSON.
@@ -19,7 +19,7 @@ pub struct JsonOut<W: Write> {
     start: Duration,
     filter: Filter,
     /// First write error; printing stops after it.
-    pub error: Option<io::Error>,
+    error: Option<io::Error>,
 }
 
 #[derive(Serialize)]
@@ -170,11 +170,6 @@ impl<W: Write> JsonOut<W> {
         self.w
     }
 
-    /// The writer (to flush it between events).
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.w
-    }
-
     fn emit<T: Serialize>(&mut self, v: &T) {
         if self.error.is_some() {
             return;
@@ -211,8 +206,7 @@ impl<W: Write> JsonOut<W> {
         self.emit(&o);
     }
 
-    /// Prints the run's summary object.
-    pub fn summary(&mut self, s: &Summary) {
+    fn write_summary(&mut self, s: &Summary) {
         let o = SummaryObj {
             schema: DECODE_SCHEMA,
             kind: "summary",
@@ -236,6 +230,24 @@ impl<W: Write> JsonOut<W> {
             peak_held_bytes: s.peak_held,
         };
         self.emit(&o);
+    }
+}
+
+impl<W: Write> Printer for JsonOut<W> {
+    fn summary(&mut self, s: &Summary) {
+        self.write_summary(s);
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
+    fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
     }
 }
 

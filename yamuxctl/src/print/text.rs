@@ -9,7 +9,7 @@ use yamux::tracker::{
     Finding, FrameRecord, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable,
 };
 
-use super::{flag_names, utc, Filter};
+use super::{flag_names, utc, Filter, Printer};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
 
 /// `→` for side A (the initiator) sending, `←` for side B.
@@ -100,7 +100,7 @@ pub struct TextOut<W: Write> {
     filter: Filter,
     line: String,
     /// First write error; printing stops after it.
-    pub error: Option<io::Error>,
+    error: Option<io::Error>,
 }
 
 impl<W: Write> TextOut<W> {
@@ -120,11 +120,6 @@ impl<W: Write> TextOut<W> {
     /// The writer back.
     pub fn into_inner(self) -> W {
         self.w
-    }
-
-    /// The writer (to flush it between events).
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.w
     }
 
     fn put(&mut self, args: std::fmt::Arguments<'_>) {
@@ -171,8 +166,7 @@ impl<W: Write> TextOut<W> {
         ));
     }
 
-    /// Prints the run's summary.
-    pub fn summary(&mut self, s: &Summary) {
+    fn write_summary(&mut self, s: &Summary) {
         self.put(format_args!(
             "summary: {} packets, {} TCP connections, {} yamux, {} frames; findings: {} errors, {} warnings, {} info\n",
             s.packets, s.connections, s.yamux_connections, s.frames, s.findings[2], s.findings[1], s.findings[0]
@@ -192,6 +186,24 @@ impl<W: Write> TextOut<W> {
         if let Some(e) = &s.read_error {
             self.put(format_args!("note: reading stopped early: {e}\n"));
         }
+    }
+}
+
+impl<W: Write> Printer for TextOut<W> {
+    fn summary(&mut self, s: &Summary) {
+        self.write_summary(s);
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
+    fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
     }
 }
 
