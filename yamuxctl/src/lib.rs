@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod capture;
+pub mod clock;
 pub mod conform_cli;
 pub mod decode;
 #[doc(hidden)]

@@ -17,6 +17,7 @@ use yamux::tracker::{Finding, FrameRecord, PreambleLine, Side, Tracker, Undecoda
 
 use crate::capture::{tcp_segment, CaptureReader, HalfStream, PacketError};
 
+pub mod live;
 mod pipeline;
 mod stream;
 

@@ -50,13 +50,6 @@ struct Conn {
     fin: [bool; 2],
 }
 
-const fn idx(side: Side) -> usize {
-    match side {
-        Side::A => 0,
-        Side::B => 1,
-    }
-}
-
 /// Writes TCP connections given as byte streams to a pcapng file.
 pub struct TcpPcapngWriter<W: Write> {
     w: PcapNgWriter<W>,
@@ -120,8 +113,8 @@ impl<W: Write> TcpPcapngWriter<W> {
         let mac = |s: Side| if s == Side::A { MAC_A } else { MAC_B };
         self.buf.clear();
         ether_tcp_packet(
-            (c.addr[idx(from)], mac(from)),
-            (c.addr[idx(from.other())], mac(from.other())),
+            (c.addr[from.idx()], mac(from)),
+            (c.addr[from.other().idx()], mac(from.other())),
             seq,
             flags,
             payload,
@@ -199,13 +192,13 @@ impl<W: Write> TcpPcapngWriter<W> {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return Ok(());
             };
-            let seq = c.seq[idx(side)];
+            let seq = c.seq[side.idx()];
             let flags = TcpFlags {
-                ack: Some(c.seq[idx(side.other())]),
+                ack: Some(c.seq[side.other().idx()]),
                 psh: i + 1 == n,
                 ..TcpFlags::default()
             };
-            c.seq[idx(side)] = seq.wrapping_add(seg.len() as u32);
+            c.seq[side.idx()] = seq.wrapping_add(seg.len() as u32);
             self.stats.bytes += seg.len() as u64;
             self.packet(ts, conn, side, seq, flags, seg)?;
         }
@@ -222,9 +215,9 @@ impl<W: Write> TcpPcapngWriter<W> {
             return Ok(());
         }
         // sequence numbers are modulo 2^32
-        c.seq[idx(side)] = c.seq[idx(side)].wrapping_add(len as u32);
+        c.seq[side.idx()] = c.seq[side.idx()].wrapping_add(len as u32);
         self.stats.gap_bytes += len;
-        let (seq, ack) = (c.seq[idx(side.other())], c.seq[idx(side)]);
+        let (seq, ack) = (c.seq[side.other().idx()], c.seq[side.idx()]);
         let flags = TcpFlags {
             ack: Some(ack),
             ..TcpFlags::default()
@@ -237,15 +230,15 @@ impl<W: Write> TcpPcapngWriter<W> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
-        if c.fin[idx(side)] {
+        if c.fin[side.idx()] {
             return Ok(());
         }
-        c.fin[idx(side)] = true;
-        let seq = c.seq[idx(side)];
-        c.seq[idx(side)] = seq.wrapping_add(1);
+        c.fin[side.idx()] = true;
+        let seq = c.seq[side.idx()];
+        c.seq[side.idx()] = seq.wrapping_add(1);
         let flags = TcpFlags {
             fin: true,
-            ack: Some(c.seq[idx(side.other())]),
+            ack: Some(c.seq[side.other().idx()]),
             ..TcpFlags::default()
         };
         self.packet(ts, conn, side, seq, flags, &[])

@@ -40,13 +40,6 @@ pub struct Follow<W: Write> {
     pub error: Option<io::Error>,
 }
 
-fn i(side: Side) -> usize {
-    match side {
-        Side::A => 0,
-        Side::B => 1,
-    }
-}
-
 impl<W: Write> Follow<W> {
     /// Follows `stream` (on connection `conn`, or the first that has it),
     /// one direction only when `dir` is set.
@@ -100,10 +93,10 @@ impl<W: Write> Follow<W> {
             if self.last_side.is_some() && self.format == FollowFormat::Ascii {
                 writeln!(self.w)?;
             }
-            writeln!(self.w, "{arrow} at offset {}", self.bytes[i(side)])?;
+            writeln!(self.w, "{arrow} at offset {}", self.bytes[side.idx()])?;
         }
         self.last_side = Some(side);
-        let start = self.bytes[i(side)];
+        let start = self.bytes[side.idx()];
         match self.format {
             FollowFormat::Raw => self.w.write_all(chunk)?,
             FollowFormat::Ascii => {
@@ -141,7 +134,7 @@ impl<W: Write> Follow<W> {
                 }
             }
         }
-        self.bytes[i(side)] += chunk.len() as u64;
+        self.bytes[side.idx()] += chunk.len() as u64;
         Ok(())
     }
 
@@ -193,9 +186,9 @@ impl<W: Write> Observer for Follow<W> {
                 }
                 _ => Cow::Borrowed("RST"),
             };
-            self.ended[i(side)].get_or_insert(end);
+            self.ended[side.idx()].get_or_insert(end);
         } else if h.flags.contains(yamux::frame::Flags::FIN) {
-            self.ended[i(side)].get_or_insert(Cow::Borrowed("FIN"));
+            self.ended[side.idx()].get_or_insert(Cow::Borrowed("FIN"));
         }
     }
 
@@ -212,7 +205,7 @@ impl<W: Write> Observer for Follow<W> {
         if self.error.is_some() || !self.wants(c, side, h) {
             return;
         }
-        self.missing[i(side)] += len;
+        self.missing[side.idx()] += len;
         if self.format != FollowFormat::Raw {
             let r = writeln!(self.w, "\n[{len} bytes missing from the capture]");
             if let Err(e) = r {

@@ -14,9 +14,9 @@ use yamux::tracker::{Finding, PreambleLine, Severity, Side, Tracker, Undecodable
 
 use super::{parse, Command};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Options, StreamConn, TcpFigures};
+use crate::clock::Clock;
 use crate::decode::cli::{use_color, ColorChoice};
 use crate::print::{printer, Filter, PrintOptions, Printer};
-use crate::relay::Clock;
 
 /// Our role on the connection (which side opens odd streams).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

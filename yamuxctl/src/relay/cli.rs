@@ -8,9 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::{mpsc, Notify};
 
-use super::live::{LiveDecoder, LiveSummary};
-use super::{Clock, Relay, RelayEvent, RelayOptions};
+use super::{Relay, RelayEvent, RelayOptions};
+use crate::analyze::live::{LiveDecoder, LiveSummary};
 use crate::analyze::Options;
+use crate::clock::Clock;
 use crate::decode::cli::{use_color, ColorChoice};
 use crate::print::{printer, Filter, PrintOptions, Printer};
 

@@ -14,7 +14,6 @@
 //! with `SO_LINGER` 0, so a reset reaches the other peer as a reset.
 
 pub mod cli;
-pub mod live;
 mod port;
 
 use std::future::Future;
@@ -22,7 +21,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
+
+use crate::clock::Clock;
 
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
@@ -148,45 +149,6 @@ impl RelayEvent {
             | RelayEvent::HalfClosed { conn, .. }
             | RelayEvent::Closed { conn, .. } => *conn,
         }
-    }
-}
-
-/// The clock of a relay: times since its start, and the wall-clock time of
-/// the start (for absolute timestamps).
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    start: Instant,
-    /// Wall-clock time of the start, since the Unix epoch.
-    pub epoch: Duration,
-}
-
-impl Clock {
-    /// A clock starting now.
-    pub fn new() -> Clock {
-        Clock {
-            start: Instant::now(),
-            epoch: SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default(),
-        }
-    }
-
-    /// Time since the start.
-    pub fn now(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    /// Time since the epoch of `at` (a time since the start), in whole
-    /// microseconds, the resolution of the pcapng files written.
-    pub fn wall(&self, at: Duration) -> Duration {
-        let t = self.epoch + at;
-        Duration::new(t.as_secs(), t.subsec_micros() * 1000)
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new()
     }
 }
 

@@ -11,9 +11,10 @@ use tokio::sync::mpsc;
 use super::model::{App, Command, Mode};
 use super::source::Recorder;
 use super::term::{self, Source};
+use crate::analyze::live::LiveDecoder;
 use crate::analyze::Options;
-use crate::relay::live::LiveDecoder;
-use crate::relay::{Clock, Relay, RelayEvent, RelayOptions};
+use crate::clock::Clock;
+use crate::relay::{Relay, RelayEvent, RelayOptions};
 
 /// Longest time spent taking events before the screen gets a turn.
 const BUDGET: Duration = Duration::from_millis(10);

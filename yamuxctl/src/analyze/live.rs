@@ -1,14 +1,14 @@
-//! Relay events → per-connection decoder and tracker → an [`Observer`]
-//! (the `decode` printers): the same path a capture takes, fed with bytes.
+//! Relay events → the per-connection pipeline ([`StreamConn`]) → an
+//! [`Observer`] (the printers, `watch`): the same path a capture takes,
+//! fed with bytes.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use yamux::tracker::Side;
-
-use super::{Clock, RelayEvent};
-use crate::analyze::{ConnInfo, Observer, Options, StreamConn, StreamKind};
+use super::{ConnInfo, Observer, Options, StreamConn, StreamKind};
+use crate::clock::Clock;
+use crate::relay::RelayEvent;
 
 /// What the relay forwarded and found, over all connections.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,13 +37,6 @@ pub struct LiveDecoder {
     conns: HashMap<u32, StreamConn>,
     summary: LiveSummary,
     started: bool,
-}
-
-const fn idx(side: Side) -> usize {
-    match side {
-        Side::A => 0,
-        Side::B => 1,
-    }
 }
 
 impl LiveDecoder {
@@ -103,7 +96,7 @@ impl LiveDecoder {
                 at,
                 data,
             } => {
-                self.summary.bytes[idx(*side)] += data.len() as u64;
+                self.summary.bytes[side.idx()] += data.len() as u64;
                 let ts = self.clock.wall(*at);
                 if let Some(c) = self.conns.get_mut(conn) {
                     let before = c.kind();
@@ -117,8 +110,8 @@ impl LiveDecoder {
                 at,
                 len,
             } => {
-                self.summary.bytes[idx(*side)] += len;
-                self.summary.gap_bytes[idx(*side)] += len;
+                self.summary.bytes[side.idx()] += len;
+                self.summary.gap_bytes[side.idx()] += len;
                 let ts = self.clock.wall(*at);
                 if let Some(c) = self.conns.get_mut(conn) {
                     let before = c.kind();
