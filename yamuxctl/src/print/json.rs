@@ -10,16 +10,14 @@ use std::time::Duration;
 use serde::Serialize;
 use yamux::tracker::{Finding, PreambleLine, Side, Tracker, Undecodable};
 
-use super::{dir_name, flag_names, Filter, Printer, DECODE_SCHEMA};
+use super::{dir_name, flag_names, sealed, Filter, Output, DECODE_SCHEMA};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
 
 /// Prints decode output as NDJSON.
 pub struct JsonOut<W: Write> {
-    w: W,
+    out: Output<W>,
     start: Duration,
     filter: Filter,
-    /// First write error; printing stops after it.
-    error: Option<io::Error>,
 }
 
 #[derive(Serialize)]
@@ -158,28 +156,22 @@ impl<W: Write> JsonOut<W> {
     /// A printer writing to `w`.
     pub fn new(w: W, filter: Filter) -> JsonOut<W> {
         JsonOut {
-            w,
+            out: Output::new(w),
             start: Duration::ZERO,
             filter,
-            error: None,
         }
     }
 
     /// The writer back.
     pub fn into_inner(self) -> W {
-        self.w
+        self.out.w
     }
 
     fn emit<T: Serialize>(&mut self, v: &T) {
-        if self.error.is_some() {
-            return;
-        }
-        let r = serde_json::to_writer(&mut self.w, v)
-            .map_err(io::Error::from)
-            .and_then(|()| self.w.write_all(b"\n"));
-        if let Err(e) = r {
-            self.error = Some(e);
-        }
+        self.out.write(|w| {
+            serde_json::to_writer(&mut *w, v).map_err(io::Error::from)?;
+            w.write_all(b"\n")
+        });
     }
 
     fn rel(&self, ts: Duration) -> f64 {
@@ -206,7 +198,7 @@ impl<W: Write> JsonOut<W> {
         self.emit(&o);
     }
 
-    fn write_summary(&mut self, s: &Summary) {
+    fn summary_object(&mut self, s: &Summary) {
         let o = SummaryObj {
             schema: DECODE_SCHEMA,
             kind: "summary",
@@ -233,21 +225,19 @@ impl<W: Write> JsonOut<W> {
     }
 }
 
-impl<W: Write> Printer for JsonOut<W> {
-    fn summary(&mut self, s: &Summary) {
-        self.write_summary(s);
+impl<W: Write> sealed::Prints for JsonOut<W> {
+    type W = W;
+
+    fn output(&mut self) -> &mut Output<W> {
+        &mut self.out
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.w.flush()
+    fn output_ref(&self) -> &Output<W> {
+        &self.out
     }
 
-    fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-
-    fn take_error(&mut self) -> Option<io::Error> {
-        self.error.take()
+    fn write_summary(&mut self, s: &Summary) {
+        self.summary_object(s);
     }
 }
 

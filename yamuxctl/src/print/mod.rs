@@ -59,6 +59,63 @@ pub fn printer<'a, W: Write + 'a>(w: W, opts: PrintOptions) -> Box<dyn Printer +
     }
 }
 
+/// The parts of a printer the [`Printer`] methods are made of (a sealed
+/// trait: the module is private).
+mod sealed {
+    use super::{Observer, Output, Summary};
+
+    pub trait Prints: Observer {
+        type W: std::io::Write;
+        fn output(&mut self) -> &mut Output<Self::W>;
+        fn output_ref(&self) -> &Output<Self::W>;
+        fn write_summary(&mut self, s: &Summary);
+    }
+}
+
+impl<T: sealed::Prints> Printer for T {
+    fn summary(&mut self, s: &Summary) {
+        self.write_summary(s);
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let o = self.output();
+        if o.error.is_some() {
+            return Ok(());
+        }
+        o.w.flush()
+    }
+
+    fn failed(&self) -> bool {
+        self.output_ref().error.is_some()
+    }
+
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.output().error.take()
+    }
+}
+
+/// A printer's writer and the first error writing to it: printing stops
+/// after one.
+pub struct Output<W> {
+    w: W,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Output<W> {
+    fn new(w: W) -> Output<W> {
+        Output { w, error: None }
+    }
+
+    /// Runs `f` on the writer unless a write failed before; keeps its error.
+    fn write(&mut self, f: impl FnOnce(&mut W) -> io::Result<()>) {
+        if self.error.is_none() {
+            if let Err(e) = f(&mut self.w) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
 /// Which frames and findings to show.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {

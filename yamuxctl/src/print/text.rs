@@ -1,7 +1,7 @@
 //! Human-readable decode output: one line per frame, like `nghttp -v`.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use yamux::frame::{Flags, FrameType, GoAwayCode, Header};
@@ -9,7 +9,7 @@ use yamux::tracker::{
     Finding, FrameRecord, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable,
 };
 
-use super::{flag_names, utc, Filter, Printer};
+use super::{flag_names, sealed, utc, Filter, Output};
 use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
 
 /// `→` for side A (the initiator) sending, `←` for side B.
@@ -93,41 +93,34 @@ impl Style {
 
 /// Prints decode output as text.
 pub struct TextOut<W: Write> {
-    w: W,
+    out: Output<W>,
     style: Style,
     absolute: bool,
     start: Duration,
     filter: Filter,
     line: String,
-    /// First write error; printing stops after it.
-    error: Option<io::Error>,
 }
 
 impl<W: Write> TextOut<W> {
     /// A printer writing to `w`.
     pub fn new(w: W, color: bool, absolute: bool, filter: Filter) -> TextOut<W> {
         TextOut {
-            w,
+            out: Output::new(w),
             style: Style::new(color),
             absolute,
             start: Duration::ZERO,
             filter,
             line: String::with_capacity(256),
-            error: None,
         }
     }
 
     /// The writer back.
     pub fn into_inner(self) -> W {
-        self.w
+        self.out.w
     }
 
     fn put(&mut self, args: std::fmt::Arguments<'_>) {
-        if self.error.is_none() {
-            if let Err(e) = self.w.write_fmt(args) {
-                self.error = Some(e);
-            }
-        }
+        self.out.write(|w| w.write_fmt(args));
     }
 
     fn time(&self, ts: Duration) -> String {
@@ -166,7 +159,7 @@ impl<W: Write> TextOut<W> {
         ));
     }
 
-    fn write_summary(&mut self, s: &Summary) {
+    fn summary_lines(&mut self, s: &Summary) {
         self.put(format_args!(
             "summary: {} packets, {} TCP connections, {} yamux, {} frames; findings: {} errors, {} warnings, {} info\n",
             s.packets, s.connections, s.yamux_connections, s.frames, s.findings[2], s.findings[1], s.findings[0]
@@ -189,21 +182,19 @@ impl<W: Write> TextOut<W> {
     }
 }
 
-impl<W: Write> Printer for TextOut<W> {
-    fn summary(&mut self, s: &Summary) {
-        self.write_summary(s);
+impl<W: Write> sealed::Prints for TextOut<W> {
+    type W = W;
+
+    fn output(&mut self) -> &mut Output<W> {
+        &mut self.out
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.w.flush()
+    fn output_ref(&self) -> &Output<W> {
+        &self.out
     }
 
-    fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-
-    fn take_error(&mut self) -> Option<io::Error> {
-        self.error.take()
+    fn write_summary(&mut self, s: &Summary) {
+        self.summary_lines(s);
     }
 }
 
@@ -274,11 +265,7 @@ impl<W: Write> Observer for TextOut<W> {
             let trimmed = line.trim_end().len();
             line.truncate(trimmed);
             line.push('\n');
-            if self.error.is_none() {
-                if let Err(e) = self.w.write_all(line.as_bytes()) {
-                    self.error = Some(e);
-                }
-            }
+            self.out.write(|w| w.write_all(line.as_bytes()));
             self.line = line;
         }
         let shown = self.filter.frame_ok(c, h);
