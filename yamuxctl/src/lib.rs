@@ -6,8 +6,6 @@ pub mod bench;
 pub mod capture;
 pub mod conform_cli;
 pub mod decode;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod hexframes;
 pub mod inject;
 pub mod relay;

@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 
-use crate::config::{AckPolicy, Config, GoAwayMode};
-use crate::error::{Error, ProtocolError};
-use crate::frame::INITIAL_WINDOW;
-use crate::frame::{Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId};
-use crate::proto::{Connection, ReadResult, Role, CHUNK_OVERHEAD};
+use yamux::config::{AckPolicy, Config, GoAwayMode};
+use yamux::error::{Error, ProtocolError};
+use yamux::frame::INITIAL_WINDOW;
+use yamux::frame::{Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId};
+use yamux::proto::{Connection, ReadResult, Role, CHUNK_OVERHEAD};
 
 /// Most steps taken from one input.
 const MAX_STEPS: usize = 256;
@@ -806,22 +806,6 @@ impl Harness {
         );
         for id in freed {
             self.streams.remove(&id);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn connection_corpus() {
-        let n = super::super::replay("connection", super::connection);
-        assert!(n > 0, "no corpus for connection");
-    }
-
-    #[test]
-    fn connection_edge_inputs() {
-        for input in [&b""[..], &[0u8; 64], &[255u8; 64], &[7u8; 4096]] {
-            super::connection(input);
         }
     }
 }
