@@ -17,8 +17,6 @@ pub mod adapter;
 #[path = "../adapters/rust-common/src/bench.rs"]
 pub mod bench;
 pub mod crash;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod liveness;
 pub mod matrix;
 pub mod paths;

@@ -20,8 +20,6 @@
 #![cfg_attr(test, allow(clippy::field_reassign_with_default))]
 
 pub mod frame;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod tracker;
 
 pub use frame::{

@@ -7,8 +7,6 @@ pub mod capture;
 pub mod clock;
 pub mod conform_cli;
 pub mod decode;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod hexframes;
 pub mod inject;
 pub mod print;

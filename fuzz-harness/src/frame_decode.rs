@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::frame::{DecodeError, Frame, FrameCodec, HEADER_LEN};
+use yamux::frame::{DecodeError, Frame, FrameCodec, HEADER_LEN};
 
 /// `frame_decode`: arbitrary bytes through the slice decoder and the codec.
 ///
@@ -95,21 +95,5 @@ fn codec_frames(all: &Bytes, limit: u32, cut: Option<usize>) -> (Vec<Frame>, Opt
         Ok(None) => (frames, None),
         Ok(Some(_)) => panic!("decode_frame_eof produced a frame that decode_frame did not"),
         Err(e) => (frames, Some(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn frame_decode_corpus() {
-        let n = super::super::replay("frame_decode", super::frame_decode);
-        assert!(n > 0, "no corpus for frame_decode");
-    }
-
-    #[test]
-    fn frame_decode_edge_inputs() {
-        for input in [&b""[..], &[0u8], &[0u8; 13], &[255u8; 40]] {
-            super::frame_decode(input);
-        }
     }
 }

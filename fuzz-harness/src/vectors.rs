@@ -1,10 +1,9 @@
-//! Entry point of the `vectors` fuzz target in `fuzz/` (cargo-fuzz); a
-//! plain `cargo test` replays its corpus and regression files through the
-//! same function (see docs/fuzzing.md and `yamux::fuzzing`).
+//! `vectors`: arbitrary bytes through the scenario-vector loader and
+//! validator (`conformance::vector`).
 
 use std::path::Path;
 
-use crate::vector::{load_str, validate_case, Case};
+use conformance::vector::{load_str, validate_case, Case};
 
 /// `vectors`: arbitrary bytes as a scenario-vector file
 /// (`vectors/session/<family>.json`) through the loader and validator.
@@ -56,41 +55,4 @@ fn round_trip(path: &Path, family: &str, case: &Case) {
     };
     assert_eq!(again.len(), 1);
     assert_eq!(json(&again[0]), first, "the case changed on a round trip");
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    fn replay(target: &str, f: fn(&[u8])) -> usize {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-        yamux::fuzzing::replay_dir(&dir, target, f)
-    }
-
-    #[test]
-    fn vectors_corpus() {
-        assert!(
-            replay("vectors", super::vectors) > 0,
-            "no corpus for vectors"
-        );
-    }
-
-    #[test]
-    fn vectors_edge_inputs() {
-        for input in [&b""[..], b"{}", b"[]", b"null", b"{\"family\":\"x\"}"] {
-            super::vectors(input);
-        }
-    }
-
-    #[test]
-    fn every_shipped_vector_file_round_trips() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors/session");
-        let mut n = 0;
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            super::vectors(&std::fs::read(&p).unwrap());
-            n += 1;
-        }
-        assert!(n > 0);
-    }
 }

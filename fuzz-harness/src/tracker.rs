@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-use crate::frame::HEADER_LEN;
-use crate::tracker::{ByteDecoder, Decoded, DecoderConfig, Side, Tracker};
+use yamux::frame::HEADER_LEN;
+use yamux::tracker::{ByteDecoder, Decoded, DecoderConfig, Side, Tracker};
 
 /// `tracker`: see the module documentation.
 ///
@@ -33,7 +33,7 @@ pub fn tracker(data: &[u8]) {
     let (a, b) = rest.split_at(a_len.min(rest.len()));
     let gaps = settings & 8 != 0;
     let max_body_len = match settings >> 4 {
-        0 => crate::frame::DEFAULT_MAX_BODY_LEN,
+        0 => yamux::frame::DEFAULT_MAX_BODY_LEN,
         n => u32::from(n) * 16,
     };
     let config = |mid_stream: bool| DecoderConfig {
@@ -212,22 +212,6 @@ impl<'a> Dir<'a> {
         }
         if !self.had_gap {
             assert_eq!(cursor, len, "bytes at the end were not reported");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tracker_corpus() {
-        let n = super::super::replay("tracker", super::tracker);
-        assert!(n > 0, "no corpus for tracker");
-    }
-
-    #[test]
-    fn tracker_edge_inputs() {
-        for input in [&b""[..], &[0u8; 4], &[0u8; 40], &[255u8; 300], &[1u8; 300]] {
-            super::tracker(input);
         }
     }
 }

@@ -1,15 +1,13 @@
-//! Entry points of the yamuxctl fuzz targets in `fuzz/` (cargo-fuzz); a
-//! plain `cargo test` replays their corpus and regression files through the
-//! same functions (see docs/fuzzing.md and `yamux::fuzzing`).
+//! `capture`: arbitrary bytes as a capture file through the decode path of
+//! `yamuxctl decode` (`yamuxctl::analyze`, `yamuxctl::capture`).
 
 use std::collections::HashMap;
 use std::io::Cursor;
 
 use yamux::frame::Header;
 use yamux::tracker::Side;
-
-use crate::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
-use crate::capture::CaptureReader;
+use yamuxctl::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
+use yamuxctl::capture::CaptureReader;
 
 /// Out-of-order bytes held per direction in the fuzzed analysis: small, so
 /// that the fuzzer reaches the limit.
@@ -126,39 +124,5 @@ impl Observer for Check {
             frames[0] + frames[1] <= self.frames,
             "tracker counted frames not reported"
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    fn replay(target: &str, f: fn(&[u8])) -> usize {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-        yamux::fuzzing::replay_dir(&dir, target, f)
-    }
-
-    #[test]
-    fn capture_corpus() {
-        assert!(
-            replay("capture", super::capture) > 0,
-            "no corpus for capture"
-        );
-    }
-
-    #[test]
-    fn capture_edge_inputs() {
-        let pcap_header = [
-            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
-            0,
-        ];
-        for input in [
-            &b""[..],
-            &[0u8; 4],
-            &pcap_header,
-            &[0x0a, 0x0d, 0x0d, 0x0a, 0, 0],
-        ] {
-            super::capture(input);
-        }
     }
 }

@@ -1,19 +1,5 @@
-//! Entry points of the fuzz targets in `fuzz/` (cargo-fuzz), kept here so
-//! that a plain `cargo test` replays every corpus and regression file
-//! through exactly the same code (see docs/fuzzing.md).
-//!
-//! Each function takes arbitrary bytes and panics only when an invariant is
-//! broken: that is the signal the fuzzer looks for.
-
-#[cfg(any(test, feature = "fuzzing"))]
-mod connection;
-mod frame;
-mod tracker;
-
-#[cfg(any(test, feature = "fuzzing"))]
-pub use connection::connection;
-pub use frame::frame_decode;
-pub use tracker::tracker;
+//! [`replay_dir`]: every committed input of one target through its entry
+//! point.
 
 use std::path::Path;
 
@@ -21,7 +7,7 @@ use std::path::Path;
 /// `<fuzz_dir>/regressions/<target>/`, in name order, and returns how many
 /// files were replayed. Panics naming the first file that fails, so a
 /// plain `cargo test` checks every committed input where cargo-fuzz is
-/// absent. Each crate's tests call it with its own entry points.
+/// absent. The crate's tests call it with each entry point.
 pub fn replay_dir(fuzz_dir: &Path, target: &str, f: fn(&[u8])) -> usize {
     let mut n = 0;
     for dir in ["corpus", "regressions"] {
@@ -38,14 +24,4 @@ pub fn replay_dir(fuzz_dir: &Path, target: &str, f: fn(&[u8])) -> usize {
         }
     }
     n
-}
-
-/// [`replay_dir`] on this workspace's `fuzz/`.
-#[cfg(test)]
-fn replay(target: &str, f: fn(&[u8])) -> usize {
-    replay_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz"),
-        target,
-        f,
-    )
 }
