@@ -1,15 +1,17 @@
 //! The runner's side of the adapter protocol (docs/adapters.md): start an
 //! adapter process, send commands, read events, keep its stderr.
 
+use std::fmt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
 
 use crate::crash::{Exit, ExitKind};
@@ -30,6 +32,148 @@ pub struct AdapterSpec {
     pub env: Vec<(String, String)>,
     /// Display name.
     pub name: String,
+}
+
+/// An adapter command a case may send (docs/adapters.md, "Commands"); in
+/// JSON the `cmd` field. `crash` (self-checks) and the benchmark commands
+/// are sent by their runners, never by a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    /// `open`: open an outbound stream.
+    Open,
+    /// `write`: write bytes on a stream.
+    Write,
+    /// `close`: half-close a stream (FIN).
+    Close,
+    /// `reset`: reset a stream.
+    Reset,
+    /// `reset-code`: reset a stream with an error code.
+    ResetCode,
+    /// `ping`: ping through the API.
+    Ping,
+    /// `goaway`: send Go Away without closing.
+    Goaway,
+    /// `session-close`: close the session.
+    SessionClose,
+    /// `accept`: accept inbound streams again.
+    Accept,
+    /// `no-accept`: leave inbound streams un-accepted.
+    NoAccept,
+    /// `read`: read again.
+    Read,
+    /// `no-read`: stop reading.
+    NoRead,
+    /// `echo`: echo what is read.
+    Echo,
+    /// `no-echo`: stop echoing.
+    NoEcho,
+    /// `accept-sessions`: accept more TCP connections (server role).
+    AcceptSessions,
+}
+
+impl Command {
+    /// Every command, in the order of docs/adapters.md.
+    pub const ALL: [Command; 15] = [
+        Command::Open,
+        Command::Write,
+        Command::Close,
+        Command::Reset,
+        Command::ResetCode,
+        Command::Ping,
+        Command::Goaway,
+        Command::SessionClose,
+        Command::Accept,
+        Command::NoAccept,
+        Command::Read,
+        Command::NoRead,
+        Command::Echo,
+        Command::NoEcho,
+        Command::AcceptSessions,
+    ];
+
+    /// The `cmd` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Open => "open",
+            Command::Write => "write",
+            Command::Close => "close",
+            Command::Reset => "reset",
+            Command::ResetCode => "reset-code",
+            Command::Ping => "ping",
+            Command::Goaway => "goaway",
+            Command::SessionClose => "session-close",
+            Command::Accept => "accept",
+            Command::NoAccept => "no-accept",
+            Command::Read => "read",
+            Command::NoRead => "no-read",
+            Command::Echo => "echo",
+            Command::NoEcho => "no-echo",
+            Command::AcceptSessions => "accept-sessions",
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An application event of the adapter a case may wait for
+/// (docs/adapters.md, "Events"); in JSON the `event` field. Replies
+/// (`ok`, `error`, `unsupported`), `ready`, `log` and `crash` are read by
+/// the runner itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// `accepted`: the application accepted an inbound stream.
+    Accepted,
+    /// `data`: the application read bytes.
+    Data,
+    /// `eof`: a read returned end of stream.
+    Eof,
+    /// `reset`: a read or write failed because the stream was reset.
+    Reset,
+    /// `stream-error`: another error on a stream.
+    StreamError,
+    /// `closed`: the session is over.
+    Closed,
+}
+
+impl Event {
+    /// Every event a case may wait for.
+    pub const ALL: [Event; 6] = [
+        Event::Accepted,
+        Event::Data,
+        Event::Eof,
+        Event::Reset,
+        Event::StreamError,
+        Event::Closed,
+    ];
+
+    /// The `event` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Accepted => "accepted",
+            Event::Data => "data",
+            Event::Eof => "eof",
+            Event::Reset => "reset",
+            Event::StreamError => "stream-error",
+            Event::Closed => "closed",
+        }
+    }
+
+    /// True when the adapter message `v` is this event.
+    pub fn is(self, v: &Value) -> bool {
+        v.get("event").and_then(Value::as_str) == Some(self.as_str())
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A line from the adapter's stdout.
@@ -81,7 +225,7 @@ impl AdapterProc {
         addr: &str,
         env: &[(String, String)],
     ) -> Result<AdapterProc, AdapterError> {
-        let mut cmd = Command::new(&spec.program);
+        let mut cmd = tokio::process::Command::new(&spec.program);
         cmd.args(&spec.args)
             .arg("--role")
             .arg(role)

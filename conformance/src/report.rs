@@ -19,7 +19,11 @@ pub fn show_case(c: &Case, rules: Option<&SpecRules>) -> String {
         let _ = writeln!(
             s,
             "  requires (adapter commands): {}",
-            c.requires.join(", ")
+            c.requires
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if let Some(t) = c.timeout_ms {

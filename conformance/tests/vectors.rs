@@ -101,7 +101,11 @@ fn semantic_errors_are_all_reported() {
       {"id": "ping.s", "spec": ["ping.echo"], "level": "MUST", "roles": ["server"], "summary": "s",
        "steps": [{"sync": {}, "rule": "ping.nope"}]},
       {"id": "ping.a", "spec": ["ping.echo"], "level": "SHOULD", "roles": [], "summary": "s",
-       "steps": [{"send": {"type": "bogus"}}]},
+       "steps": [{"send": {"type": "ping"}}]},
+      {"id": "ping.t", "spec": ["ping.echo"], "level": "SHOULD", "roles": ["server"], "summary": "s",
+       "steps": [{"sync": {}}, {"send": {"type": "bogus"}}]},
+      {"id": "ping.u", "spec": ["ping.echo"], "level": "SHOULD", "roles": ["server"], "summary": "s",
+       "steps": [{"expect": {"flags": "SYN", "parity": "odd", "stream": "bad"}}]},
       {"id": "flow.b", "spec": ["ping.echo"], "level": "INFO", "roles": ["client"], "summary": "s", "steps": [{"wait": {"ms": 1}}]}]}"#,
     );
     let e = errors(&dir).join("\n");
@@ -111,7 +115,8 @@ fn semantic_errors_are_all_reported() {
         "case ping.a, step 1 (act): cmd: \"open\" must be listed in the case's requires",
         "case ping.a, step 2 (expect_data): stream: binding $s is used before it is defined",
         "case ping.a: roles: give server, client or both",
-        "case ping.a, step 1 (send): type: \"bogus\" is not a frame type",
+        "case ping.t, step 2 (send): type: unknown frame type \"bogus\", expected one of data, window-update (wu), ping, go-away (goaway)",
+        "case ping.u, step 1 (expect): stream: binding \"bad\" must start with $ or %",
         "case flow.b: id: \"flow.b\" must start with the family name \"ping\"",
         "case ping.a: id: duplicate id",
     ] {

@@ -24,8 +24,8 @@ impl Peer {
         let batch = f.batch.unwrap_or(512).clamp(1, by_size);
         let then = f.then.as_ref().map(|t| {
             (
-                parse_type(&t.typ).unwrap_or(1),
-                flags_of(&t.flags),
+                t.typ.byte(),
+                t.flags.unwrap_or(Flags::NONE),
                 t.delta.or(t.value).or(t.code).or(t.length).unwrap_or(0),
             )
         });
@@ -253,7 +253,7 @@ impl Peer {
         if len == 0 {
             return StepResult::Ok;
         }
-        let name = StreamRef::Bind("$responsive".into());
+        let name = StreamRef::Bind(Binding::peer("responsive"));
         // A new stream, opened by a Window Update and then given its bytes
         // (well within the initial window): opening with Data|SYN would
         // also test whether the payload of a SYN frame is kept, which is a
@@ -318,7 +318,7 @@ impl Peer {
         let mut scanned = 0;
         loop {
             let accepted = self.events.iter().skip(scanned).any(|ev| {
-                ev.get("event").and_then(Value::as_str) == Some("accepted")
+                Event::Accepted.is(ev)
                     && ev.get("stream").and_then(Value::as_u64) == Some(u64::from(id))
             });
             if accepted {
@@ -338,11 +338,10 @@ impl Peer {
             }
         }
         // Echo first: what is read before echo is on is not echoed.
-        for cmd in ["echo", "read"] {
+        for cmd in [Command::Echo, Command::Read] {
             let a = Act {
-                cmd: cmd.into(),
                 stream: Some(StreamRef::Id(id)),
-                ..Act::default()
+                ..Act::new(cmd)
             };
             match self.do_act(&a, deadline).await {
                 StepResult::Ok => {}

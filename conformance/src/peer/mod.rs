@@ -28,10 +28,10 @@ use tokio::time::Instant;
 use yamux::frame::{Flags, Frame, FrameCodec, FrameType, Header, RawHeader, StreamId, HEADER_LEN};
 use yamux::Rule;
 
-use crate::adapter::{AdapterMsg, AdapterProc};
+use crate::adapter::{AdapterMsg, AdapterProc, Command, Event};
 use crate::vector::{
-    parse_type, pattern_byte, Act, Case, ExpectData, ExpectEvent, FramePattern, Level, Role,
-    SendFrame, Step, StepKind, StreamRef,
+    pattern_byte, Act, Binding, Case, ExpectData, ExpectEvent, FramePattern, Level, Parity, Reply,
+    Role, SendFrame, Step, StepKind, StreamRef, TypeByte,
 };
 use io::spawn_reader;
 
@@ -139,7 +139,7 @@ pub struct Peer {
     adapter: Option<AdapterProc>,
     adapter_done: bool,
     reader_done: bool,
-    bindings: BTreeMap<String, u32>,
+    bindings: BTreeMap<Binding, u32>,
     next_peer_id: u32,
     next_iut_alloc: u32,
     streams: BTreeMap<u32, StreamState>,
@@ -172,10 +172,6 @@ pub struct Peer {
     iut_listen: Option<std::net::SocketAddr>,
     /// Sessions a `sessions` step opened, closed when the peer is dropped.
     crowd: Option<crate::sessions::Crowd>,
-}
-
-fn flags_of(s: &Option<String>) -> Flags {
-    s.as_deref().and_then(Flags::parse).unwrap_or(Flags::NONE)
 }
 
 fn type_name(t: u8) -> String {
@@ -329,7 +325,7 @@ impl Peer {
                     text.push('…');
                 }
                 self.note("evt", text);
-                if v.get("event").and_then(Value::as_str) == Some("data") {
+                if Event::Data.is(&v) {
                     if let (Some(s), Some(h)) = (
                         v.get("stream").and_then(Value::as_u64),
                         v.get("hex").and_then(Value::as_str),
@@ -484,7 +480,7 @@ impl Peer {
                 if let Some(id) = self.bindings.get(b) {
                     return *id;
                 }
-                let id = if b.starts_with('%') {
+                let id = if b.is_iut() {
                     let id = self.next_iut_alloc;
                     self.next_iut_alloc += 2;
                     id

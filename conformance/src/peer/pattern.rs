@@ -4,7 +4,10 @@
 use super::*;
 
 pub(super) fn pattern_text(p: &FramePattern, bound: Option<u32>) -> String {
-    let mut parts = vec![p.typ.clone().unwrap_or_else(|| "any frame".into())];
+    let mut parts = vec![p
+        .typ
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "any frame".into())];
     match (&p.stream, bound) {
         (_, Some(id)) => parts.push(format!("stream={id}")),
         (Some(s), None) => parts.push(format!("stream={s}")),
@@ -30,22 +33,22 @@ pub(super) fn pattern_text(p: &FramePattern, bound: Option<u32>) -> String {
 
 impl Peer {
     pub(super) fn matches(&self, p: &FramePattern, f: &Frame) -> bool {
-        if let Some(t) = &p.typ {
-            if parse_type(t) != Some(f.typ() as u8) {
+        if let Some(t) = p.typ {
+            if t.byte() != f.typ() as u8 {
                 return false;
             }
         }
-        if let Some(fl) = p.flags.as_deref().and_then(Flags::parse) {
+        if let Some(fl) = p.flags {
             if !f.flags().contains(fl) {
                 return false;
             }
         }
-        if let Some(fl) = p.flags_absent.as_deref().and_then(Flags::parse) {
+        if let Some(fl) = p.flags_absent {
             if f.flags().intersects(fl) {
                 return false;
             }
         }
-        if let Some(fl) = p.flags_exact.as_deref().and_then(Flags::parse) {
+        if let Some(fl) = p.flags_exact {
             if f.flags() != fl {
                 return false;
             }
@@ -66,12 +69,12 @@ impl Peer {
                 }
             }
         }
-        if let Some(par) = &p.parity {
-            let ok = match par.as_str() {
-                "odd" => id % 2 == 1,
-                "even" => id % 2 == 0 && id != 0,
-                "iut" => self.iut_parity_ok(id),
-                _ => !self.iut_parity_ok(id) && id != 0,
+        if let Some(par) = p.parity {
+            let ok = match par {
+                Parity::Odd => id % 2 == 1,
+                Parity::Even => id % 2 == 0 && id != 0,
+                Parity::Iut => self.iut_parity_ok(id),
+                Parity::Peer => !self.iut_parity_ok(id) && id != 0,
             };
             if !ok {
                 return false;
@@ -127,16 +130,9 @@ impl Peer {
                 return StepResult::Ok;
             }
             // Conflicts: a Go Away, or RST on the expected stream, that arrived during this step.
-            let want_ga = p.typ.as_deref().and_then(parse_type) == Some(3);
-            let want_rst = p
-                .flags
-                .as_deref()
-                .and_then(Flags::parse)
-                .is_some_and(|f| f.contains(Flags::RST))
-                || p.flags_exact
-                    .as_deref()
-                    .and_then(Flags::parse)
-                    .is_some_and(|f| f.contains(Flags::RST));
+            let want_ga = p.typ.and_then(TypeByte::frame_type) == Some(FrameType::GoAway);
+            let want_rst = p.flags.is_some_and(|f| f.contains(Flags::RST))
+                || p.flags_exact.is_some_and(|f| f.contains(Flags::RST));
             if let Some((_, f)) = self.inbox.iter().skip(scanned).find(|(idx, f)| {
                 *idx > start_seq
                     && ((f.typ() == FrameType::GoAway && !want_ga)

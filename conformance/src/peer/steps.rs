@@ -13,10 +13,7 @@ impl Peer {
         match &step.kind {
             StepKind::Send(s) => self.do_send(s).await,
             StepKind::Raw(r) => {
-                let bytes = match hex::decode(r.hex.replace([' ', '_'], "")) {
-                    Ok(b) => b,
-                    Err(e) => return StepResult::HarnessError(e.to_string()),
-                };
+                let bytes = r.hex.0.clone();
                 self.note(
                     "->",
                     format!(
@@ -198,8 +195,8 @@ impl Peer {
                     },
                     None => None,
                 };
-                let types: Vec<u8> = s.types.iter().filter_map(|t| parse_type(t)).collect();
-                let flags = s.flags.as_deref().and_then(Flags::parse);
+                let types: Vec<u8> = s.types.iter().map(|t| t.byte()).collect();
+                let flags = s.flags;
                 while self.pump(until).await {}
                 let hit = self.inbox.iter().find(|(idx, f)| {
                     *idx > first
@@ -230,8 +227,8 @@ impl Peer {
                     return self.write_failed(e);
                 }
                 let p = FramePattern {
-                    typ: Some("ping".into()),
-                    flags: Some("ACK".into()),
+                    typ: Some(TypeByte::of(FrameType::Ping)),
+                    flags: Some(Flags::ACK),
                     value: Some(v),
                     ..FramePattern::default()
                 };
@@ -251,7 +248,7 @@ impl Peer {
                 let until = Instant::now() + Duration::from_millis(e.ms);
                 while self.pump(until).await {}
                 let hit = self.events.iter().skip(first).find(|ev| {
-                    ev.get("event").and_then(Value::as_str) == Some(e.event.as_str())
+                    e.event.is(ev)
                         && stream
                             .is_none_or(|id| ev.get("stream").and_then(Value::as_u64) == Some(id))
                 });
@@ -343,9 +340,8 @@ impl Peer {
         };
         if self.adapter.is_some() {
             let act = Act {
-                cmd: "accept-sessions".into(),
                 count: Some(m.count),
-                ..Act::default()
+                ..Act::new(Command::AcceptSessions)
             };
             let r = self.do_act(&act, deadline).await;
             if !matches!(r, StepResult::Ok) {
@@ -411,7 +407,7 @@ impl Peer {
         &mut self,
         s: &SendFrame,
     ) -> Result<(u8, u32, Flags, Vec<u8>, u32), String> {
-        let typ = parse_type(&s.typ).ok_or_else(|| format!("bad type {:?}", s.typ))?;
+        let typ = s.typ.byte();
         let id = s
             .stream
             .as_ref()
@@ -424,7 +420,7 @@ impl Peer {
             .transpose()?
             .unwrap_or_default();
         let base = s.delta.or(s.value).or(s.code).unwrap_or(0);
-        Ok((typ, id, flags_of(&s.flags), body, base))
+        Ok((typ, id, s.flags.unwrap_or(Flags::NONE), body, base))
     }
 
     pub(super) async fn do_send(&mut self, s: &SendFrame) -> StepResult {
@@ -597,7 +593,7 @@ impl Peer {
             return StepResult::HarnessError("this step needs an adapter".into());
         }
         let mut cmd = Map::new();
-        cmd.insert("cmd".into(), Value::from(a.cmd.clone()));
+        cmd.insert("cmd".into(), Value::from(a.cmd.as_str()));
         if let Some(s) = &a.stream {
             match self.resolve(s) {
                 Some(id) => {
@@ -607,7 +603,7 @@ impl Peer {
             }
         }
         if let Some(h) = &a.hex {
-            cmd.insert("hex".into(), Value::from(h.clone()));
+            cmd.insert("hex".into(), Value::from(hex::encode(&h.0)));
         }
         if let Some(n) = a.len {
             cmd.insert("len".into(), Value::from(n));
@@ -643,8 +639,8 @@ impl Peer {
             }
             Err(e) => return StepResult::HarnessError(e.to_string()),
         };
-        let want = a.expect_reply.as_deref().unwrap_or("ok");
-        if want == "none" {
+        let want = a.expect_reply.unwrap_or_default();
+        if want == Reply::None {
             self.pending_replies.insert(id);
             return StepResult::Ok;
         }
@@ -665,7 +661,7 @@ impl Peer {
                 if kind == "unsupported" {
                     return StepResult::Unsupported(format!("the adapter cannot `{}`", a.cmd));
                 }
-                if want != "any" && kind != want {
+                if want != Reply::Any && kind != want.as_str() {
                     let msg = ev
                         .get("message")
                         .and_then(Value::as_str)
@@ -721,16 +717,17 @@ impl Peer {
         let stream = match &e.stream {
             Some(s) => match self.resolve(s) {
                 Some(id) => Some(id),
-                None if e.event == "accepted" => None,
+                None if e.event == Event::Accepted => None,
                 None => return StepResult::HarnessError(format!("{s} is not bound")),
             },
             None => None,
         };
-        let names: Vec<&str> = std::iter::once(e.event.as_str())
-            .chain(e.or.iter().map(String::as_str))
+        let names: Vec<&str> = std::iter::once(e.event)
+            .chain(e.or.iter().copied())
+            .map(Event::as_str)
             .collect();
         loop {
-            if e.event == "data" {
+            if e.event == Event::Data {
                 if let (Some(id), Some(n)) = (stream, e.len) {
                     let read = self.streams.get(&id).map(|s| s.app_read).unwrap_or(0);
                     if read >= n {
@@ -742,7 +739,7 @@ impl Peer {
                 let kind = ev.get("event").and_then(Value::as_str).unwrap_or("");
                 let sid = ev.get("stream").and_then(Value::as_u64);
                 names.contains(&kind)
-                    && (e.event != "data" || e.len.is_none())
+                    && (e.event != Event::Data || e.len.is_none())
                     && stream.is_none_or(|id| sid == Some(u64::from(id)))
             });
             if let Some(pos) = pos {
@@ -770,7 +767,7 @@ impl Peer {
                     .and_then(|id| self.streams.get(&id))
                     .map(|s| s.app_read)
                     .unwrap_or(0);
-                let extra = if e.event == "data" {
+                let extra = if e.event == Event::Data {
                     format!(" ({read} bytes read)")
                 } else {
                     String::new()

@@ -19,9 +19,9 @@ fn frames_are_described_with_a_body_preview() {
 #[test]
 fn patterns_read_like_frames() {
     let p = FramePattern {
-        typ: Some("window-update".into()),
-        flags: Some("ACK".into()),
-        stream: Some(StreamRef::Bind("$s".into())),
+        typ: Some(TypeByte::of(FrameType::WindowUpdate)),
+        flags: Some(Flags::ACK),
+        stream: Some(StreamRef::Bind(Binding::peer("s"))),
         value: Some(5),
         ..FramePattern::default()
     };

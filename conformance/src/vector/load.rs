@@ -162,8 +162,8 @@ pub(super) fn parse_case(raw: &Value) -> Result<Case, (String, String)> {
             ));
         }
         let kind_name = kind.keys().next().cloned().unwrap_or_default();
-        let kind: StepKind = serde_json::from_value(Value::Object(kind))
-            .map_err(|e| (format!("{place} ({kind_name})"), e.to_string()))?;
+        let kind: StepKind = from_step_at(Value::Object(kind), &kind_name)
+            .map_err(|e| (format!("{place} ({kind_name})"), e))?;
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Common {
@@ -183,6 +183,23 @@ pub(super) fn parse_case(raw: &Value) -> Result<Case, (String, String)> {
         });
     }
     Ok(case)
+}
+
+/// Deserializes the action of a step (`{"send": {...}}`); the error names
+/// the field within the action (`flags: ...`, `frame.type: ...`), the
+/// action itself being named by the place (`step 2 (send)`).
+fn from_step_at(v: Value, kind: &str) -> Result<StepKind, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        match path.strip_prefix(kind).and_then(|p| p.strip_prefix('.')) {
+            // An unknown field is named by the message already.
+            Some(p) if !inner.starts_with("unknown field") || p.contains('.') => {
+                format!("{p}: {inner}")
+            }
+            _ => inner,
+        }
+    })
 }
 
 /// Deserializes `v`; the error names the field it is in (`spec[1]: ...`).

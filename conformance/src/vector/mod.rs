@@ -1,18 +1,23 @@
 //! Scenario vectors (`vectors/session/*.json`): typed with serde, loaded and
 //! validated strictly. The format is documented in docs/vectors.md.
 //!
-//! This module is the format (the types a file parses into); [`load`] reads
-//! files into a [`Suite`] with errors that name the file, case, step and
-//! field; [`validate`] checks what types cannot say (bindings before use,
-//! adapter commands listed in `requires`, ...); [`select`] matches case ids
-//! against `--case` selectors.
+//! This module is the format (the types a file parses into); [`fields`]
+//! holds the typed values of its fields (frame type, flags, parity,
+//! bindings, hex; adapter commands and events are [`crate::adapter`]'s),
+//! each parsed once, so that a bad value fails the load and the peer never
+//! re-parses a string; [`load`] reads files into a [`Suite`] with errors
+//! that name the file, case, step and field; [`validate`] checks what types
+//! cannot say (bindings before use, adapter commands listed in `requires`,
+//! ...); [`select`] matches case ids against `--case` selectors.
 
+pub mod fields;
 pub mod load;
 pub mod select;
 #[cfg(test)]
 mod tests;
 pub mod validate;
 
+pub use fields::{flags_field, Binding, Hex, Parity, Reply, StreamRef, TypeByte};
 pub use load::{load_file, load_str};
 pub use select::selects;
 pub use validate::validate_case;
@@ -23,8 +28,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use yamux::frame::{Flags, FrameType};
+use yamux::frame::Flags;
 use yamux::Rule;
+
+use crate::adapter::{Command, Event};
 
 /// Requirement level of a case or step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -104,7 +111,7 @@ pub struct Case {
     pub summary: String,
     /// Adapter commands the case needs (beyond echo mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub requires: Vec<String>,
+    pub requires: Vec<Command>,
     /// Case timeout in milliseconds (default: the runner's `--timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
@@ -237,44 +244,13 @@ impl StepKind {
     }
 }
 
-/// A stream reference: a literal id or a binding (`$name` allocates an id of
-/// the peer's parity on first send or binds on first match; `%name` allocates
-/// an id of the IUT's parity that the IUT has not used).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum StreamRef {
-    /// A literal id.
-    Id(u32),
-    /// A binding name including its sigil.
-    Bind(String),
-}
-
-impl StreamRef {
-    /// The binding name, if any.
-    pub fn binding(&self) -> Option<&str> {
-        match self {
-            StreamRef::Bind(b) => Some(b),
-            StreamRef::Id(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for StreamRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StreamRef::Id(n) => write!(f, "{n}"),
-            StreamRef::Bind(b) => f.write_str(b),
-        }
-    }
-}
-
 /// A frame body.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     /// Exact bytes as hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hex: Option<String>,
+    pub hex: Option<Hex>,
     /// Exact bytes as UTF-8 text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utf8: Option<String>,
@@ -296,12 +272,11 @@ pub fn pattern_byte(i: u64) -> u8 {
 pub const MAX_BODY_LEN: u32 = yamux::frame::DEFAULT_MAX_BODY_LEN;
 
 impl Body {
-    /// Checks the body without building it: exactly one source, valid hex,
-    /// a pattern length within [`MAX_BODY_LEN`].
+    /// Checks the body without building it: exactly one source, a pattern
+    /// length within [`MAX_BODY_LEN`] (hex is checked when it loads).
     pub fn check(&self) -> Result<(), String> {
         match (&self.hex, &self.utf8, self.len) {
-            (Some(_), None, None) => self.bytes().map(drop),
-            (None, Some(_), None) | (None, None, None) => Ok(()),
+            (Some(_), None, None) | (None, Some(_), None) | (None, None, None) => Ok(()),
             (None, None, Some(n)) if n > MAX_BODY_LEN => Err(format!(
                 "body.len: {n} is above the limit of {MAX_BODY_LEN} bytes"
             )),
@@ -321,33 +296,11 @@ impl Body {
                     .map(|i| pattern_byte(i.wrapping_add(off)))
                     .collect())
             }
-            (Some(h), None, None) => {
-                hex::decode(h.replace([' ', '_'], "")).map_err(|e| format!("body.hex: {e}"))
-            }
+            (Some(h), None, None) => Ok(h.0.clone()),
             (None, Some(t), None) => Ok(t.as_bytes().to_vec()),
             (None, None, None) => Ok(Vec::new()),
             _ => Err("body: give exactly one of hex, utf8, len".into()),
         }
-    }
-}
-
-/// Frame type names accepted in vectors: `data`, `window-update` (`wu`),
-/// `ping`, `go-away` (`goaway`), or a number (for invalid types).
-pub fn parse_type(s: &str) -> Option<u8> {
-    let lower = s.to_ascii_lowercase();
-    match lower.as_str() {
-        "wu" => Some(1),
-        "goaway" => Some(3),
-        _ => FrameType::from_name(&lower)
-            .map(|t| t as u8)
-            .or_else(|| parse_u32(&lower).and_then(|v| u8::try_from(v).ok())),
-    }
-}
-
-fn parse_u32(s: &str) -> Option<u32> {
-    match s.strip_prefix("0x") {
-        Some(h) => u32::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
     }
 }
 
@@ -357,10 +310,10 @@ fn parse_u32(s: &str) -> Option<u32> {
 pub struct SendFrame {
     /// Frame type (name or number).
     #[serde(rename = "type")]
-    pub typ: String,
+    pub typ: TypeByte,
     /// Flags, e.g. `SYN|ACK` or `0x8000`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags: Option<String>,
+    #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Flags>,
     /// Stream id or binding (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamRef>,
@@ -410,7 +363,7 @@ pub struct SendFrame {
 #[serde(deny_unknown_fields)]
 pub struct RawSend {
     /// The bytes.
-    pub hex: String,
+    pub hex: Hex,
     /// Split into writes of these sizes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub split: Vec<usize>,
@@ -448,22 +401,23 @@ pub struct SendData {
 pub struct FramePattern {
     /// Type (any when absent).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub typ: Option<String>,
+    pub typ: Option<TypeByte>,
     /// Flags that must be set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags: Option<String>,
+    #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Flags>,
     /// Flags that must be absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags_absent: Option<String>,
+    #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
+    pub flags_absent: Option<Flags>,
     /// Exact flags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags_exact: Option<String>,
+    #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
+    pub flags_exact: Option<Flags>,
     /// Stream id or binding (binds on first use).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamRef>,
-    /// Parity of the stream id: `odd`, `even`, or `iut` (the IUT's parity).
+    /// Parity of the stream id: `odd`, `even`, `iut` (the IUT's parity) or
+    /// `peer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parity: Option<String>,
+    pub parity: Option<Parity>,
     /// Exact Length value (delta, ping value, go-away code, data length).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<u32>,
@@ -523,10 +477,10 @@ pub struct ExpectSilence {
     pub stream: Option<StreamRef>,
     /// Only these types (default: all but Window Update and Ping).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub types: Vec<String>,
+    pub types: Vec<TypeByte>,
     /// Only frames with these flags (any of them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags: Option<String>,
+    #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Flags>,
     /// Data frames with payload only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub payload: bool,
@@ -542,17 +496,17 @@ pub struct SyncStep {
 }
 
 /// `act`: an adapter command.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Act {
-    /// Command name.
-    pub cmd: String,
+    /// The command.
+    pub cmd: Command,
     /// Stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamRef>,
     /// Bytes to write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hex: Option<String>,
+    pub hex: Option<Hex>,
     /// Pattern bytes to write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub len: Option<u64>,
@@ -564,21 +518,38 @@ pub struct Act {
     pub count: Option<u32>,
     /// Bind the reply's `stream` field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bind: Option<String>,
+    pub bind: Option<Binding>,
     /// Expected reply: `ok` (default), `error`, `any`, `none` (do not wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect_reply: Option<String>,
+    pub expect_reply: Option<Reply>,
     /// Send the command this many times (only with `expect_reply: none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<u32>,
+}
+
+impl Act {
+    /// The command `cmd` with no fields.
+    pub fn new(cmd: Command) -> Act {
+        Act {
+            cmd,
+            stream: None,
+            hex: None,
+            len: None,
+            code: None,
+            count: None,
+            bind: None,
+            expect_reply: None,
+            repeat: None,
+        }
+    }
 }
 
 /// `expect_no_event`: no such adapter event for a while.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectNoEvent {
-    /// Event name.
-    pub event: String,
+    /// The event.
+    pub event: Event,
     /// Stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamRef>,
@@ -590,8 +561,8 @@ pub struct ExpectNoEvent {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectEvent {
-    /// Event name: accepted, data, eof, reset, stream-error, closed.
-    pub event: String,
+    /// The event: accepted, data, eof, reset, stream-error, closed.
+    pub event: Event,
     /// Stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamRef>,
@@ -600,7 +571,7 @@ pub struct ExpectEvent {
     pub len: Option<u64>,
     /// Accept any of these events instead (e.g. reset or stream-error).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub or: Vec<String>,
+    pub or: Vec<Event>,
 }
 
 /// `wait`.
@@ -734,25 +705,3 @@ pub struct Suite {
     /// Cases in file order.
     pub cases: Vec<Case>,
 }
-
-/// Adapter commands a case may use.
-pub const COMMANDS: &[&str] = &[
-    "open",
-    "write",
-    "close",
-    "reset",
-    "reset-code",
-    "ping",
-    "goaway",
-    "session-close",
-    "accept",
-    "no-accept",
-    "read",
-    "no-read",
-    "echo",
-    "no-echo",
-    "accept-sessions",
-];
-
-/// Adapter events a case may wait for.
-pub const EVENTS: &[&str] = &["accepted", "data", "eof", "reset", "stream-error", "closed"];
