@@ -193,7 +193,8 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
         }
     }
     let raw = s.as_bytes();
-    if !raw.len().is_multiple_of(2) {
+    // `% 2` rather than `is_multiple_of`: the workspace MSRV is 1.85.
+    if raw.len() % 2 == 1 {
         return Err(format!("odd number of hex digits ({})", raw.len()));
     }
     raw.chunks_exact(2)
