@@ -25,6 +25,13 @@ pub enum Command {
     Reset {
         stream: u32,
     },
+    /// `reset-code`: a reset carrying an error code (`length.rst-code`).
+    /// The stream is checked only once the implementation can send `code`
+    /// ([`crate::Driver::reset_code`]).
+    ResetCode {
+        stream: Option<u32>,
+        code: u64,
+    },
     Ping,
     GoAway {
         code: u32,
@@ -114,6 +121,15 @@ pub fn parse_line(line: &str) -> Result<Request, BadRequest> {
         },
         "reset" => Command::Reset {
             stream: stream_field(obj).map_err(bad)?,
+        },
+        "reset-code" => Command::ResetCode {
+            stream: opt_stream_field(obj).map_err(bad)?,
+            code: match obj.get("code") {
+                None | Some(Value::Null) => 0,
+                Some(c) => c
+                    .as_u64()
+                    .ok_or_else(|| bad("`code` is not a non-negative integer".into()))?,
+            },
         },
         "ping" => Command::Ping,
         "goaway" => {
@@ -262,6 +278,20 @@ mod tests {
             (
                 r#"{"id":5,"cmd":"reset","stream":7}"#,
                 Command::Reset { stream: 7 },
+            ),
+            (
+                r#"{"id":5,"cmd":"reset-code","stream":7,"code":3}"#,
+                Command::ResetCode {
+                    stream: Some(7),
+                    code: 3,
+                },
+            ),
+            (
+                r#"{"id":5,"cmd":"reset-code","code":0}"#,
+                Command::ResetCode {
+                    stream: None,
+                    code: 0,
+                },
             ),
             (r#"{"id":6,"cmd":"ping"}"#, Command::Ping),
             (r#"{"id":7,"cmd":"goaway"}"#, Command::GoAway { code: 0 }),
