@@ -5,8 +5,9 @@
 //! - [`spec`]: rule ids of docs/spec.md.
 //! - [`peer`]: the scripted test peer, on the `yamux::frame` codec.
 //! - [`adapter`]: the adapter protocol (docs/adapters.md) seen from the runner.
-//! - [`bench`]: the benchmark commands of the adapter protocol, shared with
-//!   the Rust adapters under `conformance/adapters/rust-common`.
+//! - [`reference`]: the adapter for the reference crate, a driver on the
+//!   shared core of the Rust adapters (`adapter_common`,
+//!   `conformance/adapters/rust-common`).
 //! - [`crash`]: how a crash of the implementation under test is recognised.
 //! - [`resources`]: memory and CPU of the implementation under test, from /proc.
 //! - [`run`]: selection, parallel execution, retries, expectations, outcomes.
@@ -14,8 +15,6 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
-#[path = "../adapters/rust-common/src/bench.rs"]
-pub mod bench;
 pub mod crash;
 pub mod liveness;
 pub mod matrix;

@@ -81,9 +81,9 @@ async fn limited_server(limit: usize) -> SocketAddr {
             let s = yamux::Session::server(tcp, yamux::Config::default());
             tokio::spawn(async move {
                 while let Ok(st) = s.accept().await {
-                    tokio::spawn(conformance::bench::serve(
+                    tokio::spawn(adapter_common::bench::serve(
                         st,
-                        conformance::bench::ServeMode::Echo,
+                        adapter_common::bench::ServeMode::Echo,
                     ));
                 }
                 open.fetch_sub(1, Ordering::SeqCst);

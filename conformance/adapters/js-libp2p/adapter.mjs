@@ -21,23 +21,16 @@ if (typeof Promise.withResolvers !== 'function') {
 }
 
 import net from 'node:net'
-import readline from 'node:readline'
 import { performance } from 'node:perf_hooks'
 import benchLib from '../js-common/bench.cjs'
+import core from '../js-common/core.cjs'
 import crash from '../js-common/crash.cjs'
 import sessionsLib from '../js-common/sessions.cjs'
 
-const EXIT_UNSUPPORTED = 89
+const { emit, EXIT_UNSUPPORTED } = core
+const logErr = core.makeLogErr('js-libp2p-adapter')
 
 // ---------------------------------------------------------------- output
-
-function emit (obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n')
-}
-
-function logErr (...args) {
-  process.stderr.write(`[js-libp2p-adapter] ${args.join(' ')}\n`)
-}
 
 function toBytes (data) {
   // data is a Uint8Array or a Uint8ArrayList
@@ -47,47 +40,7 @@ function toBytes (data) {
 
 // ---------------------------------------------------------------- arguments
 
-function parseArgs (argv) {
-  const opts = {}
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i]
-    let value
-    const eq = arg.indexOf('=')
-    if (arg.startsWith('--') && eq !== -1) {
-      value = arg.slice(eq + 1)
-      arg = arg.slice(0, eq)
-    }
-    if (arg !== '--role' && arg !== '--addr') {
-      logErr(`unknown option ${arg}`)
-      process.exit(EXIT_UNSUPPORTED)
-    }
-    if (value === undefined) {
-      i++
-      if (i >= argv.length) {
-        logErr(`option ${arg} needs a value`)
-        process.exit(2)
-      }
-      value = argv[i]
-    }
-    opts[arg.slice(2)] = value
-  }
-  if (opts.role !== 'server' && opts.role !== 'client') {
-    logErr(`unsupported role ${JSON.stringify(opts.role)}`)
-    process.exit(EXIT_UNSUPPORTED)
-  }
-  if (opts.addr === undefined) {
-    logErr('--addr is required')
-    process.exit(2)
-  }
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(opts.addr)
-  if (m === null) {
-    logErr(`bad --addr ${opts.addr} (want HOST:PORT)`)
-    process.exit(2)
-  }
-  return { role: opts.role, host: m[1], port: Number(m[2]) }
-}
-
-const args = parseArgs(process.argv.slice(2))
+const args = core.argsOrExit(process.argv.slice(2), logErr)
 
 // Muxer configuration from the environment (docs/adapters.md).
 const muxerInit = {}
@@ -459,26 +412,12 @@ const bench = benchLib.createBench({
 
 // ---------------------------------------------------------------- commands
 
-function pattern (n) {
-  const b = Buffer.allocUnsafe(n)
-  for (let i = 0; i < n; i++) b[i] = i % 251
-  return b
-}
-
 function getStream (cmd) {
-  if (typeof cmd.stream !== 'number') throw new Error('missing "stream"')
-  const st = streams.get(cmd.stream)
-  if (st === undefined) throw new Error(`unknown stream ${cmd.stream}`)
-  return st
+  return core.getStream(streams, cmd)
 }
 
 function forStreams (cmd, fn, setDefault) {
-  if (cmd.stream === undefined) {
-    setDefault()
-    for (const st of streams.values()) fn(st)
-  } else {
-    fn(getStream(cmd))
-  }
+  core.forStreams(streams, cmd, fn, setDefault)
 }
 
 const handlers = {
@@ -492,15 +431,7 @@ const handlers = {
   async write (cmd) {
     await sessionReady
     const st = getStream(cmd)
-    let bytes
-    if (typeof cmd.hex === 'string') {
-      if (!/^([0-9a-fA-F]{2})*$/.test(cmd.hex)) throw new Error('"hex" is not valid hex')
-      bytes = Buffer.from(cmd.hex, 'hex')
-    } else if (Number.isInteger(cmd.len) && cmd.len >= 0) {
-      bytes = pattern(cmd.len)
-    } else {
-      throw new Error('write needs "hex" or "len"')
-    }
+    const bytes = core.writeBytes(cmd)
     await writeAll(st, bytes)
     return { len: bytes.length }
   },
@@ -590,43 +521,6 @@ const handlers = {
   ...bench.handlers
 }
 
-async function execute (cmd) {
-  const id = cmd.id ?? null
-  const handler = typeof cmd.cmd === 'string' && Object.hasOwn(handlers, cmd.cmd) ? handlers[cmd.cmd] : undefined
-  if (handler === undefined) {
-    emit({ event: 'unsupported', id, message: `unknown command ${JSON.stringify(cmd.cmd)}` })
-    return
-  }
-  try {
-    const res = await handler(cmd)
-    if (res.unsupported !== undefined) {
-      emit({ event: 'unsupported', id, message: res.unsupported })
-    } else {
-      emit({ event: 'ok', id, ...res })
-    }
-  } catch (err) {
-    emit({ event: 'error', id, message: `${err.name}: ${err.message}` })
-  }
-}
-
 crash.install(emit, logErr)
 
-const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
-rl.on('line', (line) => {
-  if (line.trim() === '') return
-  let cmd
-  try {
-    cmd = JSON.parse(line)
-  } catch (err) {
-    emit({ event: 'log', message: `ignored a line that is not JSON: ${line.slice(0, 200)}` })
-    return
-  }
-  if (cmd === null || typeof cmd !== 'object') {
-    emit({ event: 'log', message: `ignored a line that is not a JSON object: ${line.slice(0, 200)}` })
-    return
-  }
-  execute(cmd) // commands start in order; waiting ones do not block later ones
-})
-rl.on('close', () => {
-  process.exit(0)
-})
+core.runCommands(handlers, { errorMessage: (err) => `${err.name}: ${err.message}` })

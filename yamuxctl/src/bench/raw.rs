@@ -4,16 +4,17 @@
 //! (docs/adapters.md, "Benchmark commands"), with one TCP connection per
 //! "stream": the server accepts every connection on its address and serves it
 //! in the `bench-serve` mode; the client's "open" is a TCP connect. It runs the
-//! very same measuring code as the Rust adapters (`conformance::bench`), so the
+//! very same measuring code, and answers with the same replies, as the Rust
+//! adapters (`adapter_common::bench`, conformance/adapters/rust-common), so the
 //! only difference from a muxer is the muxer.
 
 use std::sync::{Arc, Mutex};
 
-use conformance::bench::{self, BenchCmd, ServeMode};
+use adapter_common::bench::{self, BenchCmd, ServeMode};
+use adapter_common::{emit, unsupported};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 /// Runs the adapter with `--role server|client --addr HOST:PORT`; returns the
 /// exit code (89 for anything else).
@@ -61,17 +62,6 @@ async fn connect(addr: String) -> Result<TcpStream, String> {
 }
 
 async fn run(server: bool, addr: String) -> i32 {
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
-    let printer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
-        while let Some(v) = out_rx.recv().await {
-            let line = format!("{v}\n");
-            if stdout.write_all(line.as_bytes()).await.is_err() {
-                return;
-            }
-            let _ = stdout.flush().await;
-        }
-    });
     let mode = Arc::new(Mutex::new(ServeMode::Echo));
     if server {
         let l = match TcpListener::bind(&addr).await {
@@ -82,7 +72,7 @@ async fn run(server: bool, addr: String) -> i32 {
             }
         };
         let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let _ = out_tx.send(json!({"event": "ready", "addr": local}));
+        emit(json!({"event": "ready", "addr": local}));
         let mode = mode.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = l.accept().await {
@@ -92,7 +82,7 @@ async fn run(server: bool, addr: String) -> i32 {
             }
         });
     } else {
-        let _ = out_tx.send(json!({"event": "ready", "addr": addr}));
+        emit(json!({"event": "ready", "addr": addr}));
     }
     let held: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -101,24 +91,9 @@ async fn run(server: bool, addr: String) -> i32 {
             continue;
         };
         let id = v.get("id").cloned().unwrap_or(Value::Null);
-        let reply = move |r: Result<Value, String>| match r {
-            Ok(extra) => {
-                let mut m = json!({"event": "ok", "id": id});
-                if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
-                    m.extend(e);
-                }
-                m
-            }
-            Err(msg) => json!({"event": "error", "id": id, "message": msg}),
-        };
         match bench::parse(&v) {
-            None => {
-                let _ = out_tx.send(json!({"event": "unsupported", "id": v.get("id"),
-                    "message": "raw TCP has only the benchmark commands"}));
-            }
-            Some(Err(e)) => {
-                let _ = out_tx.send(reply(Err(e)));
-            }
+            None => emit(unsupported(&id, "raw TCP has only the benchmark commands")),
+            Some(Err(e)) => emit(bench::reply(&id, Err(e))),
             Some(Ok(BenchCmd::Serve(m))) => {
                 if let Ok(mut g) = mode.lock() {
                     *g = if m == ServeMode::Off {
@@ -127,22 +102,17 @@ async fn run(server: bool, addr: String) -> i32 {
                         m
                     };
                 }
-                let _ = out_tx.send(reply(Ok(json!({}))));
+                emit(bench::reply(&id, Ok(json!({}))));
             }
-            Some(Ok(BenchCmd::Rss)) => {
-                let _ = out_tx.send(reply(bench::rss_reply()));
-            }
+            Some(Ok(BenchCmd::Rss)) => emit(bench::reply(&id, bench::rss_reply())),
             Some(Ok(cmd)) => {
-                let (out, held, addr) = (out_tx.clone(), held.clone(), addr.clone());
+                let (held, addr) = (held.clone(), addr.clone());
                 tokio::spawn(async move {
                     let open = move || connect(addr.clone());
-                    let r = bench::client(cmd, open, held).await;
-                    let _ = out.send(reply(r));
+                    emit(bench::reply(&id, bench::client(cmd, open, held).await));
                 });
             }
         }
     }
-    drop(out_tx);
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), printer).await;
     0
 }

@@ -1,7 +1,7 @@
 //! The benchmark commands of the adapter protocol (docs/adapters.md,
-//! "Benchmark commands"), shared by every Rust adapter: the reference adapter
-//! includes this file by path, rust-yamux and tokio-yamux through
-//! `adapter_common`. Generic over the stream type and the way to open one, so
+//! "Benchmark commands"), shared by every Rust adapter (the reference adapter,
+//! rust-yamux and tokio-yamux through the command loop of this crate) and by
+//! `yamuxctl`'s raw-TCP baseline. Generic over the stream type and the way to open one, so
 //! every implementation is measured by exactly the same code.
 //!
 //! The data never crosses the control channel: the client side writes and
@@ -59,6 +59,21 @@ fn field_u64(v: &Value, name: &str, default: Option<u64>) -> Result<u64, String>
 
 fn field_u32(v: &Value, name: &str, default: Option<u64>) -> Result<u32, String> {
     u32::try_from(field_u64(v, name, default)?).map_err(|_| format!("`{name}` is too large"))
+}
+
+/// The reply to a benchmark command: `ok` with the figures of `Ok` (an
+/// object) merged in, or `error` with the message of `Err`.
+pub fn reply(id: &Value, r: Result<Value, String>) -> Value {
+    match r {
+        Ok(extra) => {
+            let mut m = json!({"event": "ok", "id": id});
+            if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
+                m.extend(e);
+            }
+            m
+        }
+        Err(msg) => json!({"event": "error", "id": id, "message": msg}),
+    }
 }
 
 /// Parses a command object: `None` when it is not a benchmark command.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub(crate) enum Msg<D: Driver> {
     Line(String),
@@ -32,16 +32,18 @@ where
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let alive = Arc::new(AtomicBool::new(true));
+    let (accepting, accepting_rx) = watch::channel(true);
     let events = SessionEvents {
         tx: tx.clone(),
         alive: alive.clone(),
+        accepting: accepting_rx,
     };
     let mut core = Core::<D> {
         tx: tx.clone(),
         alive,
         driver: None,
         waiting: VecDeque::new(),
-        accepting: true,
+        accepting,
         pending: VecDeque::new(),
         default_read: true,
         default_echo: true,
@@ -186,12 +188,16 @@ where
     F: Fn(Role, TcpStream, SessionEvents<D>) -> D,
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    // Extra sessions always accept; the sender lives as long as the session.
+    let (accepting, accepting_rx) = watch::channel(true);
     let events = SessionEvents {
         tx,
         alive: Arc::new(AtomicBool::new(true)),
+        accepting: accepting_rx,
     };
     let driver = start(Role::Server, tcp, events);
     tokio::spawn(async move {
+        let _accepting = accepting;
         let reason = loop {
             match rx.recv().await {
                 Some(Msg::Inbound(s)) => {
@@ -293,7 +299,9 @@ struct Core<D: Driver> {
     driver: Option<Arc<D>>,
     /// Commands that need the session, received before it existed.
     waiting: VecDeque<Request>,
-    accepting: bool,
+    /// `accept` / `no-accept`, also seen by the implementation
+    /// ([`SessionEvents::accepting`]).
+    accepting: watch::Sender<bool>,
     /// Inbound streams the application has not accepted.
     pending: VecDeque<D::Stream>,
     default_read: bool,
@@ -340,7 +348,7 @@ impl<D: Driver> Core<D> {
             Msg::Inbound(s) => {
                 if self.serve_mode != bench::ServeMode::Off {
                     tokio::spawn(bench::serve(s, self.serve_mode));
-                } else if self.accepting {
+                } else if *self.accepting.borrow() {
                     self.accept(s);
                 } else {
                     self.pending.push_back(s);
@@ -366,16 +374,7 @@ impl<D: Driver> Core<D> {
 
     /// The benchmark commands (docs/adapters.md, "Benchmark commands").
     fn bench(&mut self, id: Value, b: Result<bench::BenchCmd, String>) {
-        let reply = move |r: Result<Value, String>| match r {
-            Ok(extra) => {
-                let mut m = json!({"event": "ok", "id": id});
-                if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
-                    m.extend(e);
-                }
-                m
-            }
-            Err(msg) => json!({"event": "error", "id": id, "message": msg}),
-        };
+        let reply = move |r| bench::reply(&id, r);
         match b {
             Err(e) => emit(reply(Err(e))),
             Ok(bench::BenchCmd::Serve(mode)) => {
@@ -444,16 +443,14 @@ impl<D: Driver> Core<D> {
             Command::Close { stream } => {
                 self.send_to_writer(&id, stream, WCmd::Close { id: id.clone() })
             }
-            Command::Reset { stream } => match self.streams.get(&stream) {
-                Some(ctl) => {
-                    if ctl.reset.send(id.clone()).is_err() {
-                        emit(error(&id, format!("stream {stream} was already released")));
-                    }
-                }
-                None => emit(error(&id, self.unknown(stream))),
+            Command::Reset { stream } => self.reset(&id, stream),
+            Command::ResetCode { stream, code } => match (D::reset_code(code), stream) {
+                (Err(why), _) => emit(unsupported(&id, why)),
+                (Ok(()), None) => emit(error(&id, "missing `stream`")),
+                (Ok(()), Some(stream)) => self.reset(&id, stream),
             },
             Command::Accept => {
-                self.accepting = true;
+                self.accepting.send_replace(true);
                 emit(ok(&id));
                 while let Some(s) = self.pending.pop_front() {
                     self.accept(s);
@@ -462,7 +459,7 @@ impl<D: Driver> Core<D> {
             Command::NoAccept => match D::NO_ACCEPT_UNSUPPORTED {
                 Some(why) => emit(unsupported(&id, why)),
                 None => {
-                    self.accepting = false;
+                    self.accepting.send_replace(false);
                     emit(ok(&id));
                 }
             },
@@ -518,6 +515,17 @@ impl<D: Driver> Core<D> {
             Command::GoAway { code } => spawn_outcome(id, driver.goaway(code)),
             Command::SessionClose => spawn_outcome(id, driver.session_close()),
             _ => emit(error(&id, "internal: not a session command")),
+        }
+    }
+
+    fn reset(&mut self, id: &Value, stream: u32) {
+        match self.streams.get(&stream) {
+            Some(ctl) => {
+                if ctl.reset.send(id.clone()).is_err() {
+                    emit(error(id, format!("stream {stream} was already released")));
+                }
+            }
+            None => emit(error(id, self.unknown(stream))),
         }
     }
 

@@ -13,7 +13,9 @@ mod proto;
 mod stream;
 
 pub use args::{parse_args, Args, ArgsError, Role};
-pub use proto::{emit, hex_decode, hex_encode, parse_line, pattern, BadRequest, Command, Request};
+pub use proto::{
+    emit, hex_decode, hex_encode, parse_line, pattern, unsupported, BadRequest, Command, Request,
+};
 
 use std::future::Future;
 use std::io;
@@ -22,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// A boxed future, as returned by [`Driver`] methods.
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -84,6 +86,15 @@ pub trait Driver: Send + Sync + 'static {
     fn ping(&self) -> BoxFut<Outcome<f64>>;
     fn goaway(&self, code: u32) -> BoxFut<Outcome<()>>;
     fn session_close(&self) -> BoxFut<Outcome<()>>;
+    /// `reset-code` with `code`: `Ok(())` when the implementation's plain
+    /// reset sends exactly that (the command then works as `reset`),
+    /// `Err(reason)` for an `unsupported` reply. The default: no API for
+    /// error codes at all.
+    fn reset_code(code: u64) -> Result<(), String> {
+        Err(format!(
+            "no API to reset a stream with an error code (asked for code {code})"
+        ))
+    }
 }
 
 /// Given to the implementation-specific session task: where inbound streams
@@ -91,9 +102,29 @@ pub trait Driver: Send + Sync + 'static {
 pub struct SessionEvents<D: Driver> {
     tx: mpsc::UnboundedSender<core::Msg<D>>,
     alive: Arc<AtomicBool>,
+    accepting: watch::Receiver<bool>,
+}
+
+impl<D: Driver> Clone for SessionEvents<D> {
+    fn clone(&self) -> Self {
+        SessionEvents {
+            tx: self.tx.clone(),
+            alive: self.alive.clone(),
+            accepting: self.accepting.clone(),
+        }
+    }
 }
 
 impl<D: Driver> SessionEvents<D> {
+    /// Whether the application accepts inbound streams now (`accept` /
+    /// `no-accept`; always true for the extra sessions of
+    /// `accept-sessions`). An implementation whose API lets inbound streams
+    /// wait inside it (its accept backlog) can stop taking them while this
+    /// is false; otherwise the command loop keeps them in its own queue.
+    pub fn accepting(&self) -> watch::Receiver<bool> {
+        self.accepting.clone()
+    }
+
     /// The implementation yielded an inbound stream.
     pub fn inbound(&self, stream: D::Stream) {
         let _ = self.tx.send(core::Msg::Inbound(stream));
@@ -165,6 +196,18 @@ where
             std::process::exit(2);
         }
     };
+    std::process::exit(run_with(args, start))
+}
+
+/// [`run`] with the arguments already parsed, for an adapter that is one
+/// subcommand of a bigger program (the reference adapter is `yamuxctl
+/// adapter-reference`): installs [`crash_on_panic`], runs the command loop on
+/// a current-thread runtime until stdin ends, and returns the exit code.
+pub fn run_with<D, F>(args: Args, start: F) -> i32
+where
+    D: Driver,
+    F: Fn(Role, TcpStream, SessionEvents<D>) -> D + Send + 'static,
+{
     crash_on_panic();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -173,9 +216,11 @@ where
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("adapter: cannot start the tokio runtime: {e}");
-            std::process::exit(1);
+            return 1;
         }
     };
     let code = rt.block_on(core::main(args, start));
-    std::process::exit(code)
+    // Nothing should be left but tasks of the session; do not wait for them.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }

@@ -25,6 +25,13 @@ pub enum Command {
     Reset {
         stream: u32,
     },
+    /// `reset-code`: a reset carrying an error code (`length.rst-code`).
+    /// The stream is checked only once the implementation can send `code`
+    /// ([`crate::Driver::reset_code`]).
+    ResetCode {
+        stream: Option<u32>,
+        code: u64,
+    },
     Ping,
     GoAway {
         code: u32,
@@ -115,6 +122,15 @@ pub fn parse_line(line: &str) -> Result<Request, BadRequest> {
         "reset" => Command::Reset {
             stream: stream_field(obj).map_err(bad)?,
         },
+        "reset-code" => Command::ResetCode {
+            stream: opt_stream_field(obj).map_err(bad)?,
+            code: match obj.get("code") {
+                None | Some(Value::Null) => 0,
+                Some(c) => c
+                    .as_u64()
+                    .ok_or_else(|| bad("`code` is not a non-negative integer".into()))?,
+            },
+        },
         "ping" => Command::Ping,
         "goaway" => {
             let code = match obj.get("code") {
@@ -193,7 +209,8 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
         }
     }
     let raw = s.as_bytes();
-    if !raw.len().is_multiple_of(2) {
+    // `% 2` rather than `is_multiple_of`: the workspace MSRV is 1.85.
+    if raw.len() % 2 == 1 {
         return Err(format!("odd number of hex digits ({})", raw.len()));
     }
     raw.chunks_exact(2)
@@ -261,6 +278,20 @@ mod tests {
             (
                 r#"{"id":5,"cmd":"reset","stream":7}"#,
                 Command::Reset { stream: 7 },
+            ),
+            (
+                r#"{"id":5,"cmd":"reset-code","stream":7,"code":3}"#,
+                Command::ResetCode {
+                    stream: Some(7),
+                    code: 3,
+                },
+            ),
+            (
+                r#"{"id":5,"cmd":"reset-code","code":0}"#,
+                Command::ResetCode {
+                    stream: None,
+                    code: 0,
+                },
             ),
             (r#"{"id":6,"cmd":"ping"}"#, Command::Ping),
             (r#"{"id":7,"cmd":"goaway"}"#, Command::GoAway { code: 0 }),
