@@ -1,6 +1,6 @@
 //! `yamuxctl watch`: one full render of 1,000 streams into a TestBackend at
 //! 160×48 (target: well under 16 ms, one frame at 60 Hz), and the cost of
-//! taking one frame into the model (what live mode pays per frame).
+//! taking one frame into the state (what live mode pays per frame).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ratatui::backend::TestBackend;

@@ -1,4 +1,4 @@
-//! Replay through the watch model agrees with the analysis of `decode` and
+//! Replay through the watch state agrees with the analysis of `decode` and
 //! `stats`: same streams, windows, counters and findings for every capture.
 
 mod common;
