@@ -9,14 +9,17 @@ use std::time::Duration;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
-use yamuxctl::watch::input::Action;
-use yamuxctl::watch::model::{App, Mode, Pane};
+use yamuxctl::watch::action::Action;
+use yamuxctl::watch::action::Pane;
+use yamuxctl::watch::app::App;
+use yamuxctl::watch::state::Mode;
 use yamuxctl::watch::{replay_setup, ui, WatchArgs};
 
 fn render(app: &mut App, w: u16, h: u16) -> String {
-    app.page = ui::table_page(Rect::new(0, 0, w, h));
+    app.view.page = ui::table_page(Rect::new(0, 0, w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    t.draw(|f| ui::draw(f, app)).expect("draw");
+    t.draw(|f| ui::draw(f, &app.state, &app.view))
+        .expect("draw");
     ui::buffer_text(t.backend().buffer())
 }
 
@@ -127,7 +130,7 @@ fn thousand_streams_and_scrolling() {
     let mut app = thousand();
     assert_eq!(app.rows().len(), 1000);
     both("thousand", &mut app);
-    app.page = ui::table_page(Rect::new(0, 0, 80, 24));
+    app.view.page = ui::table_page(Rect::new(0, 0, 80, 24));
     for _ in 0..3 {
         app.handle(Action::PageDown);
     }
@@ -137,8 +140,8 @@ fn thousand_streams_and_scrolling() {
     insta::assert_snapshot!("thousand_bottom_160x48", render(&mut app, 160, 48));
     // sorted by rate, largest first, filtered to open streams
     app.handle(Action::Top);
-    app.sort = yamuxctl::watch::model::SortKey::Sent;
-    app.descending = true;
+    app.view.sort = yamuxctl::watch::view::SortKey::Sent;
+    app.view.descending = true;
     app.handle(Action::StartFilter);
     for ch in "open".chars() {
         app.handle(Action::PromptChar(ch));

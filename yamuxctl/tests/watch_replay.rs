@@ -1,4 +1,4 @@
-//! Replay through the watch model agrees with the analysis of `decode` and
+//! Replay through the watch state agrees with the analysis of `decode` and
 //! `stats`: same streams, windows, counters and findings for every capture.
 
 mod common;
@@ -9,8 +9,10 @@ use std::path::Path;
 use yamux::tracker::{Finding, StreamStats, Tracker};
 use yamuxctl::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
 use yamuxctl::capture::CaptureReader;
-use yamuxctl::watch::model::{App, Command, Mode};
+use yamuxctl::watch::action::Command;
+use yamuxctl::watch::app::App;
 use yamuxctl::watch::source::{load, Replay};
+use yamuxctl::watch::state::Mode;
 use yamuxctl::watch::{replay_setup, WatchArgs};
 
 #[derive(Default)]
@@ -64,20 +66,24 @@ fn replay_matches_the_analysis_for_every_capture() {
         r.attach(&mut app);
         r.tick(&mut app, std::time::Duration::from_secs(1 << 20));
         assert!(r.finished());
-        assert_eq!(app.frames, summary.frames, "{}", path.display());
-        assert_eq!(app.conns.len(), ends.0.len(), "{}", path.display());
+        assert_eq!(app.state.frames, summary.frames, "{}", path.display());
+        assert_eq!(app.state.conns.len(), ends.0.len(), "{}", path.display());
         for (id, streams, findings) in &ends.0 {
-            let c = app.conn(*id).expect("conn");
-            let mine: Vec<StreamStats> = c.tracker.streams_sorted().into_iter().cloned().collect();
+            let c = app.state.conn(*id).expect("conn");
+            let mine: Vec<StreamStats> = c.streams_sorted().into_iter().cloned().collect();
             assert_eq!(&mine, streams, "{} conn {id}", path.display());
-            let mut a: Vec<String> = c.tracker.findings().iter().map(|f| f.to_string()).collect();
+            let mut a: Vec<String> = app
+                .state
+                .conn_findings(*id)
+                .map(|f| f.to_string())
+                .collect();
             let mut b: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
             a.sort();
             b.sort();
             assert_eq!(a, b, "{} conn {id}", path.display());
         }
         let total: usize = ends.0.iter().map(|e| e.2.len()).sum();
-        assert_eq!(app.findings.len(), total, "{}", path.display());
+        assert_eq!(app.state.findings.len(), total, "{}", path.display());
     }
 }
 
@@ -101,17 +107,17 @@ fn stepping_through_a_capture_visits_every_frame_once() {
         n += 1;
         assert!(n < 10_000);
     }
-    assert_eq!(app.frames, 55);
+    assert_eq!(app.state.frames, 55);
     // the violations, one after another
     a.step = false;
     let (mut app, mut r) = replay_setup(&a, &path).expect("load");
     let mut seen = Vec::new();
     loop {
         r.command(&mut app, Command::NextFinding);
-        if app.status == "no further finding" {
+        if app.view.status == "no further finding" {
             break;
         }
-        seen.push(app.findings.last().map(|f| f.finding.kind.name()));
+        seen.push(app.state.findings.last().map(|f| f.finding.kind.name()));
     }
     assert_eq!(
         seen,

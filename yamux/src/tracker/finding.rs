@@ -125,6 +125,16 @@ impl FindingKind {
         }
     }
 
+    /// Whether it is made at the end of a connection, by `Tracker::finish`,
+    /// from what the connection left open (pings without an answer, streams
+    /// with credit left). No frame and no outside report makes these kinds.
+    pub const fn at_end(self) -> bool {
+        matches!(
+            self,
+            FindingKind::UnansweredPing | FindingKind::StreamOpenAtEnd
+        )
+    }
+
     /// Default severity.
     pub const fn severity(self) -> Severity {
         use FindingKind::*;

@@ -987,4 +987,22 @@ mod tests {
         assert!(t.findings().is_empty());
         assert!(!t.stream(3).unwrap().ledger_known);
     }
+
+    #[test]
+    fn the_end_makes_the_end_kinds_and_frames_never_do() {
+        let mut t = Tracker::new(Some(Side::A), false);
+        t.on_frame(Side::A, ms(0), &h(FrameType::Data, Flags::SYN, 1, 10));
+        t.on_frame(Side::B, ms(1), &h(FrameType::Data, Flags::NONE, 1, 10));
+        t.on_frame(Side::A, ms(2), &h(FrameType::Data, Flags::NONE, 9, 1));
+        t.on_frame(Side::A, ms(3), &h(FrameType::Ping, Flags::SYN, 0, 7));
+        t.on_frame(Side::B, ms(4), &h(FrameType::Ping, Flags::ACK, 0, 8));
+        t.on_frame(Side::B, ms(5), &h(FrameType::Data, Flags::FIN, 1, 0));
+        let before = t.findings().len();
+        assert!(before > 0);
+        assert!(t.findings().iter().all(|f| !f.kind.at_end()));
+        t.finish(ms(10));
+        let end = t.findings_since(before);
+        assert!(!end.is_empty());
+        assert!(end.iter().all(|f| f.kind.at_end()), "{end:?}");
+    }
 }

@@ -104,6 +104,8 @@ pub struct FrameEvent<'a> {
     pub record: &'a FrameRecord,
     /// Findings it caused.
     pub findings: &'a [Finding],
+    /// The connection's tracker after the frame (its streams, the client).
+    pub tracker: &'a Tracker,
 }
 
 /// Receives everything the analysis finds. All methods but `frame` have

@@ -383,6 +383,7 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
             header: h,
             record: &rec,
             findings: new,
+            tracker: &*self.tracker,
         });
     }
 

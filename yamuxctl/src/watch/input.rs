@@ -1,71 +1,9 @@
-//! Keys → actions. Pure: no terminal, no state but the input mode.
+//! The keymap: key → [`Action`], one way. Pure: no terminal, no state but
+//! the input mode; it knows nothing of the state or the view.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::model::Pane;
-
-/// What a key asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Leave (`q`, Ctrl-C).
-    Quit,
-    /// Show or hide the keys (`?`).
-    ToggleHelp,
-    /// Close the help (Esc).
-    CloseOverlay,
-    /// Selection or scroll up one line.
-    Up,
-    /// Down one line.
-    Down,
-    /// Up one page.
-    PageUp,
-    /// Down one page.
-    PageDown,
-    /// To the first line.
-    Top,
-    /// To the last line.
-    Bottom,
-    /// The next connection.
-    NextConn,
-    /// The previous connection.
-    PrevConn,
-    /// Sort by the next column.
-    SortNext,
-    /// Reverse the order.
-    SortReverse,
-    /// Start typing a filter.
-    StartFilter,
-    /// Start typing a time to seek to.
-    StartSeek,
-    /// A character typed into the prompt.
-    PromptChar(char),
-    /// Delete the last character.
-    PromptBackspace,
-    /// Enter.
-    PromptSubmit,
-    /// Esc.
-    PromptCancel,
-    /// Show this lower pane.
-    ShowPane(Pane),
-    /// Arrow keys go to the table or the lower pane.
-    SwitchFocus,
-    /// Switch the selected finding kind on or off.
-    ToggleKind,
-    /// Detail chart: the stream's active span or everything until now.
-    ToggleZoom,
-    /// Pause or resume playback.
-    TogglePause,
-    /// Twice as fast.
-    Faster,
-    /// Half as fast.
-    Slower,
-    /// One frame forward.
-    Step,
-    /// Seek by milliseconds.
-    SeekBy(i64),
-    /// Play to the next finding.
-    NextFinding,
-}
+use super::action::{Action, Pane};
 
 /// How keys are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

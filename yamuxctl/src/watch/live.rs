@@ -1,15 +1,18 @@
 //! Live mode: the relay's events go through the relay's `LiveDecoder` (a
-//! `ByteDecoder` per direction and a `Tracker` per connection, reporting to
-//! an `Observer` exactly as the capture analysis does) into the same
-//! [`Recorder`] and [`App::apply`] path as replay.
+//! `StreamConn` per connection: a `ByteDecoder` per direction and the
+//! connection's one `Tracker`, reporting to an `Observer` exactly as the
+//! capture analysis does) into the same [`Recorder`] and [`App::apply`] path
+//! as replay.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::model::{App, Command, Mode};
+use super::action::Command;
+use super::app::App;
 use super::source::Recorder;
+use super::state::Mode;
 use super::term::{self, Source};
 use crate::analyze::live::LiveDecoder;
 use crate::analyze::Options;
@@ -53,7 +56,7 @@ impl Live {
 
     /// Prepares `app`: times relative to the relay's start.
     pub fn attach(&self, app: &mut App) {
-        app.start = Some(self.clock.wall(Duration::ZERO));
+        app.state.start = Some(self.clock.wall(Duration::ZERO));
         app.advance_to(self.clock.wall(self.clock.now()));
     }
 
@@ -67,7 +70,7 @@ impl Live {
         if !self.notes.is_empty() {
             let text = String::from_utf8_lossy(&self.notes);
             if let Some(last) = text.lines().last() {
-                app.status = last.trim_start_matches("yamuxctl: ").to_string();
+                app.view.status = last.trim_start_matches("yamuxctl: ").to_string();
             }
             self.notes.clear();
         }
@@ -91,7 +94,7 @@ impl Source for Live {
                 Err(mpsc::error::TryRecvError::Disconnected) => {
                     if !self.closed {
                         self.closed = true;
-                        app.status = "the relay stopped".into();
+                        app.view.status = "the relay stopped".into();
                         app.dirty = true;
                     }
                     break;
@@ -105,7 +108,8 @@ impl Source for Live {
     }
 
     fn command(&mut self, app: &mut App, _cmd: Command) {
-        app.status = "live: pause, speed and seek work on captures (yamuxctl watch FILE)".into();
+        app.view.status =
+            "live: pause, speed and seek work on captures (yamuxctl watch FILE)".into();
     }
 
     fn running(&self) -> bool {

@@ -1,19 +1,36 @@
 //! `yamuxctl watch`: a live terminal UI of yamux connections, streams and
 //! windows, fed by the relay or by a capture played back.
 //!
-//! Built like tokio-console: [`model`] is the state (pure, unit-tested),
-//! [`input`] maps keys to actions (pure), [`ui`] renders `&App` into a frame,
-//! [`source`] produces [`model::Event`]s (replay of a capture with a playback
-//! clock), [`live`] turns the relay's events into the same events, and
-//! [`term`] runs the terminal loop.
+//! Built like tokio-console, state apart from view state:
+//!
+//! - [`state`]: what the sources reported (connections, the streams and
+//!   findings of each connection's tracker, frame log, time series, clock),
+//!   changed only by source [`state::Event`]s. No UI types.
+//! - [`view`]: selection, sort, filter, finding kinds switched off, prompt,
+//!   pane and focus, scroll; reads the state, never changes it.
+//! - [`action`]: what a key means ([`action::Action`]) and what of it a
+//!   source carries out ([`action::Command`]); depends on nothing else here.
+//! - [`input`]: the keymap, key → action, one way.
+//! - [`app`]: the state and the view together, as the loop drives them.
+//! - [`ui`]: rendering from `(&State, &View)`, one file per pane.
+//! - [`source`]: the [`source::Recorder`] (analysis → events) and replay of a
+//!   capture with a playback clock; [`live`]: the relay's events through the
+//!   same recorder; [`demo`]: a synthetic session; [`term`]: the terminal
+//!   loop.
+//!
+//! Each connection has one tracker, in the analysis that feeds the source;
+//! events carry its results, so the state has none of its own.
 
+pub mod action;
+pub mod app;
 pub mod demo;
 pub mod input;
 pub mod live;
-pub mod model;
 pub mod source;
+pub mod state;
 pub mod term;
 pub mod ui;
+pub mod view;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -23,8 +40,10 @@ use anyhow::{bail, Context};
 
 use crate::analyze::Options;
 use crate::capture::CaptureReader;
-use model::{App, Command, Mode};
+use action::Command;
+use app::App;
 use source::Replay;
+use state::Mode;
 
 /// `yamuxctl watch`.
 #[derive(Clone, Debug, clap::Args)]
@@ -90,10 +109,10 @@ pub fn replay_setup(args: &WatchArgs, path: &std::path::Path) -> anyhow::Result<
     replay.paused = args.step;
     replay.attach(&mut app);
     if let Some(e) = &loaded.summary.read_error {
-        app.status = format!("note: reading stopped early: {e}");
+        app.view.status = format!("note: reading stopped early: {e}");
     }
     if let Some(at) = args.at {
-        let d = model::parse_secs(&at.to_string())
+        let d = view::parse_secs(&at.to_string())
             .with_context(|| format!("--at must be seconds >= 0, not {at}"))?;
         let paused = replay.paused;
         replay.command(&mut app, Command::SeekTo(d));

@@ -1,21 +1,29 @@
-//! Where events come from. Replay: a capture read through the analyzer into a
-//! time-ordered list of [`Event`]s, played by a clock that pauses, runs at
+//! Where events come from. [`Recorder`] turns what the analysis reports
+//! (frames with what the connection's one tracker made of them, findings,
+//! gaps, ends) into [`Event`]s; it serves replay, live mode and the
+//! synthetic session alike. Replay: a capture read through the analyzer into
+//! a time-ordered list of events, played by a clock that pauses, runs at
 //! ×N, steps one frame, and seeks to a time or to the next finding.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::time::Duration;
 
-use yamux::tracker::{Finding, FindingKind, Tracker};
+use yamux::tracker::{Finding, Tracker};
 
-use super::model::{App, Command, Event, Mode};
+use super::action::Command;
+use super::app::App;
+use super::state::{Event, Mode};
 use crate::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, Summary, TcpFigures};
 use crate::capture::CaptureReader;
 
-/// Collects the analysis of a capture as [`Event`]s.
+/// Collects the analysis of a capture (or of relayed bytes) as [`Event`]s.
 #[derive(Debug, Default)]
 pub struct Recorder {
     /// What happened, in the order the analysis reported it.
     pub events: Vec<Event>,
+    /// The end-of-connection findings of each connection, until its end.
+    at_close: HashMap<u32, Vec<Finding>>,
     at_end: bool,
 }
 
@@ -36,6 +44,13 @@ impl Observer for Recorder {
             side: ev.side,
             at: ev.ts,
             header: *ev.header,
+            record: *ev.record,
+            findings: ev.findings.to_vec(),
+            client: ev.tracker.client(),
+            stream: ev
+                .tracker
+                .stream(ev.header.stream_id.val())
+                .map(|st| Box::new(st.clone())),
         });
     }
 
@@ -49,12 +64,10 @@ impl Observer for Recorder {
     }
 
     fn finding(&mut self, c: &ConnInfo, ts: Duration, f: &Finding) {
-        // The model's tracker makes the end-of-connection findings itself
-        // when it sees `Closed` (Tracker::finish), as in live mode.
-        if matches!(
-            f.kind,
-            FindingKind::UnansweredPing | FindingKind::StreamOpenAtEnd
-        ) {
+        // What the tracker made at the end of the connection comes with
+        // its end: one event, as the connection line changes with it.
+        if f.kind.at_end() {
+            self.at_close.entry(c.id).or_default().push(f.clone());
             return;
         }
         self.events.push(Event::Finding {
@@ -64,7 +77,7 @@ impl Observer for Recorder {
         });
     }
 
-    fn conn_end(&mut self, c: &ConnInfo, _t: &Tracker, tcp: &TcpFigures) {
+    fn conn_end(&mut self, c: &ConnInfo, t: &Tracker, tcp: &TcpFigures) {
         self.events.push(Event::Closed {
             conn: c.id,
             at: tcp.last,
@@ -73,6 +86,8 @@ impl Observer for Recorder {
             } else {
                 "closed".into()
             },
+            findings: self.at_close.remove(&c.id).unwrap_or_default(),
+            streams: t.streams_sorted().into_iter().cloned().collect(),
         });
     }
 }
@@ -111,7 +126,7 @@ pub fn load<R: Read>(reader: CaptureReader<R>, opts: Options) -> Loaded {
     Loaded { events, summary }
 }
 
-/// Plays events into an [`App`].
+/// Plays events into an [`App`]'s state.
 #[derive(Debug)]
 pub struct Replay {
     events: Vec<Event>,
@@ -160,7 +175,7 @@ impl Replay {
 
     /// Prepares `app` (start time, mode line).
     pub fn attach(&self, app: &mut App) {
-        app.start = Some(self.first);
+        app.state.start = Some(self.first);
         app.advance_to(self.clock);
         self.status(app);
     }
@@ -172,8 +187,8 @@ impl Replay {
             end: self.end,
             finished: self.finished(),
         };
-        if app.mode != mode {
-            app.mode = mode;
+        if app.state.mode != mode {
+            app.state.mode = mode;
             app.dirty = true;
         }
     }
@@ -212,7 +227,7 @@ impl Replay {
                 .map_or(t, Event::at)
         {
             app.reset_data();
-            app.start = Some(self.first);
+            app.state.start = Some(self.first);
             self.pos = 0;
             self.clock = self.first;
         }
@@ -266,16 +281,16 @@ impl Replay {
             }
             Command::NextFinding => {
                 self.paused = true;
-                let n = app.findings.len();
-                while app.findings.len() == n {
+                let n = app.state.findings.len();
+                while app.state.findings.len() == n {
                     let Some(at) = self.apply_next(app) else {
                         break;
                     };
                     self.clock = self.clock.max(at);
                 }
-                if app.findings.len() == n {
+                if app.state.findings.len() == n {
                     self.clock = self.end;
-                    app.status = "no further finding".into();
+                    app.view.status = "no further finding".into();
                 }
                 app.advance_to(self.clock);
             }
@@ -303,7 +318,9 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
     use yamux::frame::{Flags, FrameType, Header, StreamId};
-    use yamux::tracker::Side;
+    use yamux::tracker::{FindingKind, Side};
+
+    use crate::watch::demo::Session;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -312,31 +329,23 @@ mod tests {
     fn events() -> Vec<Event> {
         let a = SocketAddr::from(([127, 0, 0, 1], 1));
         let b = SocketAddr::from(([127, 0, 0, 1], 2));
-        let f = |at, id, flags, len| Event::Frame {
-            conn: 1,
-            side: Side::A,
-            at: ms(at),
-            header: Header::new(FrameType::Data, flags, StreamId::new(id), len),
+        let mut s = Session::default();
+        s.open(1, a, b, true, ms(1000));
+        let mut f = |at, id, flags, len| {
+            s.frame(
+                1,
+                Side::A,
+                ms(at),
+                Header::new(FrameType::Data, flags, StreamId::new(id), len),
+            )
         };
-        vec![
-            Event::Opened {
-                conn: 1,
-                a,
-                b,
-                handshake: true,
-                at: ms(1000),
-            },
-            f(1000, 1, Flags::SYN, 10),
-            f(1500, 3, Flags::SYN, 10),
-            // stream 4 was never opened: a finding
-            f(2000, 4, Flags::NONE, 1),
-            f(2500, 1, Flags::NONE, 10),
-            Event::Closed {
-                conn: 1,
-                at: ms(3000),
-                reason: "closed".into(),
-            },
-        ]
+        f(1000, 1, Flags::SYN, 10);
+        f(1500, 3, Flags::SYN, 10);
+        // stream 4 was never opened: a finding
+        f(2000, 4, Flags::NONE, 1);
+        f(2500, 1, Flags::NONE, 10);
+        s.close(1, ms(3000));
+        s.take()
     }
 
     fn setup() -> (App, Replay) {
@@ -356,24 +365,30 @@ mod tests {
     fn real_time_and_speed() {
         let (mut app, mut r) = setup();
         r.tick(&mut app, ms(0));
-        assert_eq!(app.frames, 1, "events at the start are played at once");
+        assert_eq!(
+            app.state.frames, 1,
+            "events at the start are played at once"
+        );
         r.tick(&mut app, ms(499));
-        assert_eq!(app.frames, 1);
+        assert_eq!(app.state.frames, 1);
         r.tick(&mut app, ms(1));
-        assert_eq!(app.frames, 2);
-        assert_eq!(app.rel(app.now), ms(500));
+        assert_eq!(app.state.frames, 2);
+        assert_eq!(app.state.rel(app.state.now), ms(500));
         r.command(&mut app, Command::Speed(2.0));
         r.tick(&mut app, ms(250));
-        assert_eq!(app.frames, 3);
+        assert_eq!(app.state.frames, 3);
         r.command(&mut app, Command::TogglePause);
         r.tick(&mut app, ms(10_000));
-        assert_eq!(app.frames, 3, "paused");
+        assert_eq!(app.state.frames, 3, "paused");
         r.command(&mut app, Command::TogglePause);
         r.tick(&mut app, ms(10_000));
-        assert_eq!(app.frames, 4);
+        assert_eq!(app.state.frames, 4);
         assert!(r.finished());
-        assert_eq!(app.now, ms(3000));
-        assert!(matches!(app.mode, Mode::Replay { finished: true, .. }));
+        assert_eq!(app.state.now, ms(3000));
+        assert!(matches!(
+            app.state.mode,
+            Mode::Replay { finished: true, .. }
+        ));
     }
 
     #[test]
@@ -381,13 +396,13 @@ mod tests {
         let (mut app, mut r) = setup();
         for want in 1..=4 {
             r.command(&mut app, Command::Step);
-            assert_eq!(app.frames, want);
+            assert_eq!(app.state.frames, want);
             assert!(r.paused);
         }
-        assert_eq!(app.rel(app.now), ms(1500));
+        assert_eq!(app.state.rel(app.state.now), ms(1500));
         r.command(&mut app, Command::Step);
-        assert!(app.conns[0].closed.is_some());
-        assert_eq!(app.now, ms(3000));
+        assert!(app.state.conns[0].closed.is_some());
+        assert_eq!(app.state.now, ms(3000));
     }
 
     #[test]
@@ -395,29 +410,32 @@ mod tests {
         let (mut app, mut r) = setup();
         r.tick(&mut app, ms(5000));
         let end_rows = app.rows();
-        let end_findings = app.findings.clone();
+        let end_findings = app.state.findings.clone();
         r.command(&mut app, Command::SeekTo(ms(700)));
-        assert_eq!(app.frames, 2);
-        assert_eq!(app.rel(app.now), ms(700));
-        assert!(app.findings.is_empty());
+        assert_eq!(app.state.frames, 2);
+        assert_eq!(app.state.rel(app.state.now), ms(700));
+        assert!(app.state.findings.is_empty());
         r.command(&mut app, Command::SeekBy(-600));
-        assert_eq!(app.frames, 1);
+        assert_eq!(app.state.frames, 1);
         r.command(&mut app, Command::SeekBy(60_000));
         assert_eq!(app.rows(), end_rows);
-        assert_eq!(app.findings, end_findings);
+        assert_eq!(app.state.findings, end_findings);
     }
 
     #[test]
     fn seek_to_next_finding() {
         let (mut app, mut r) = setup();
         r.command(&mut app, Command::NextFinding);
-        assert_eq!(app.findings.len(), 1);
-        assert_eq!(app.findings[0].finding.kind, FindingKind::UnknownStream);
-        assert_eq!(app.rel(app.now), ms(1000));
+        assert_eq!(app.state.findings.len(), 1);
+        assert_eq!(
+            app.state.findings[0].finding.kind,
+            FindingKind::UnknownStream
+        );
+        assert_eq!(app.state.rel(app.state.now), ms(1000));
         assert!(r.paused);
         // no other finding: goes to the end and says so
         r.command(&mut app, Command::NextFinding);
-        assert_eq!(app.status, "no further finding");
-        assert_eq!(app.now, ms(3000));
+        assert_eq!(app.view.status, "no further finding");
+        assert_eq!(app.state.now, ms(3000));
     }
 }

@@ -14,8 +14,9 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
 
+use super::action::Command;
+use super::app::App;
 use super::input::{self, InputMode};
-use super::model::{App, Command};
 use super::ui;
 
 /// Shortest time between two draws.
@@ -83,9 +84,9 @@ pub trait Source {
 }
 
 fn mode(app: &App) -> InputMode {
-    if app.prompt.is_some() {
+    if app.view.prompt.is_some() {
         InputMode::Prompt
-    } else if app.help {
+    } else if app.view.help {
         InputMode::Help
     } else {
         InputMode::Normal
@@ -106,8 +107,8 @@ pub fn run<S: Source>(app: &mut App, source: &mut S) -> anyhow::Result<()> {
         let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
         if app.dirty && due {
             let size = term.size()?;
-            app.page = ui::table_page(Rect::new(0, 0, size.width, size.height));
-            term.draw(|f| ui::draw(f, app))?;
+            app.view.page = ui::table_page(Rect::new(0, 0, size.width, size.height));
+            term.draw(|f| ui::draw(f, &app.state, &app.view))?;
             app.dirty = false;
             last_draw = Some(Instant::now());
         }
@@ -127,7 +128,7 @@ pub fn run<S: Source>(app: &mut App, source: &mut S) -> anyhow::Result<()> {
                         );
                     }
                     if let Some(a) = input::action(mode(app), k) {
-                        app.status.clear();
+                        app.view.status.clear();
                         match app.handle(a) {
                             Some(Command::Quit) => break,
                             Some(cmd) => source.command(app, cmd),
