@@ -162,11 +162,6 @@ impl<W: Write> JsonOut<W> {
         }
     }
 
-    /// The writer back.
-    pub fn into_inner(self) -> W {
-        self.out.w
-    }
-
     fn emit<T: Serialize>(&mut self, v: &T) {
         self.out.write(|w| {
             serde_json::to_writer(&mut *w, v).map_err(io::Error::from)?;

@@ -114,11 +114,6 @@ impl<W: Write> TextOut<W> {
         }
     }
 
-    /// The writer back.
-    pub fn into_inner(self) -> W {
-        self.out.w
-    }
-
     fn put(&mut self, args: std::fmt::Arguments<'_>) {
         self.out.write(|w| w.write_fmt(args));
     }
