@@ -19,7 +19,8 @@ use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use yamux::{Config, Session};
-use yamuxctl::relay::cli::{serve, ProxyArgs};
+use yamuxctl::cmd::proxy::ProxyArgs;
+use yamuxctl::relay::serve::serve;
 use yamuxctl::relay::Relay;
 
 const STREAMS: usize = 20;
@@ -155,7 +156,7 @@ async fn through_relay(upstream: SocketAddr, extra: &[&str], total: usize, load:
     let h = tokio::spawn(serve(
         relay,
         rx,
-        args,
+        args.serve_options(),
         Box::new(devnull),
         Box::new(err),
         std::future::pending(),

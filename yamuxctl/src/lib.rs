@@ -1,11 +1,12 @@
 //! Library side of `yamuxctl`: everything the binary does, testable and
 //! reusable by the fuzz targets.
 
+pub mod adapters;
 pub mod analyze;
 pub mod bench;
 pub mod capture;
 pub mod clock;
-pub mod conform_cli;
+pub mod cmd;
 pub mod decode;
 pub mod hexframes;
 pub mod inject;

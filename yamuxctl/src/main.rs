@@ -1,7 +1,10 @@
+//! `yamuxctl`: parses the command line and hands it to the subcommand's
+//! `run` in [`yamuxctl::cmd`]; an error from it is printed and exits 2.
+
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use yamuxctl::cmd::{self, Io};
 
 /// Yamux toolkit: validate implementations, decode captures, inspect sessions.
 #[derive(Parser)]
@@ -14,48 +17,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Decode yamux frames given as hex (whitespace allowed), one line each.
-    Frames {
-        /// Hex bytes, e.g. 000200010000000000000007
-        hex: Vec<String>,
-    },
+    Frames(cmd::frames::FramesArgs),
     /// Relay TCP connections to an upstream, forwarding bytes unchanged,
     /// printing the yamux frames and findings of both directions like
     /// `decode`, optionally recording a pcapng.
-    Proxy(yamuxctl::relay::cli::ProxyArgs),
+    Proxy(cmd::proxy::ProxyArgs),
     /// Send hand-made frames to a yamux peer and print what it sends back,
     /// decoded, with timing.
-    Inject(yamuxctl::inject::cli::InjectArgs),
+    Inject(cmd::inject::InjectArgs),
     /// Decode yamux frames from a pcap/pcapng capture, one line per frame,
     /// with per-stream windows and protocol findings.
-    Decode(yamuxctl::decode::cli::DecodeArgs),
+    Decode(cmd::decode::DecodeArgs),
     /// Per connection and stream: bytes, frames, windows, RTT.
-    Stats(yamuxctl::decode::cli::StatsArgs),
+    Stats(cmd::stats::StatsArgs),
     /// One stream's payload each way, like Wireshark's Follow Stream.
-    Follow(yamuxctl::decode::cli::FollowArgs),
+    Follow(cmd::follow::FollowArgs),
     /// List, show and validate the scenario vectors (vectors/session).
-    Vectors(yamuxctl::conform_cli::VectorsArgs),
+    Vectors(cmd::vectors::VectorsArgs),
     /// Run the scenario vectors against an implementation (default: the reference).
-    Conform(Box<yamuxctl::conform_cli::ConformArgs>),
+    Conform(Box<cmd::conform::ConformArgs>),
     /// The reference adapter (docs/adapters.md), started by `conform`.
     #[command(hide = true, disable_help_flag = true)]
-    AdapterReference {
-        /// `--role server|client --addr HOST:PORT`
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    AdapterReference(cmd::adapter::AdapterArgs),
     /// Throughput, latency, open rate and memory of every implementation
     /// against itself, beside raw TCP (docs/performance.md).
-    Bench(yamuxctl::bench::BenchArgs),
+    Bench(cmd::bench::BenchArgs),
     /// The raw TCP baseline adapter of `bench` (benchmark commands only).
     #[command(hide = true, disable_help_flag = true)]
-    AdapterRawTcp {
-        /// `--role server|client --addr HOST:PORT`
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    AdapterRawTcp(cmd::adapter::AdapterArgs),
     /// Live terminal UI of connections, streams and windows: the relay
     /// (--listen/--upstream) or a capture played back (FILE).
-    Watch(yamuxctl::watch::WatchArgs),
+    Watch(cmd::watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,71 +62,26 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli) {
+    let io = Io::std();
+    let r = match cli.command {
+        Command::Frames(a) => cmd::frames::run(a, io),
+        Command::Proxy(a) => cmd::proxy::run(a, io),
+        Command::Inject(a) => cmd::inject::run(a, io),
+        Command::Decode(a) => cmd::decode::run(a, io),
+        Command::Stats(a) => cmd::stats::run(a, io),
+        Command::Follow(a) => cmd::follow::run(a, io),
+        Command::Vectors(a) => cmd::vectors::run(a, io),
+        Command::Conform(a) => cmd::conform::run(*a, io),
+        Command::Bench(a) => cmd::bench::run(a, io),
+        Command::Watch(a) => cmd::watch::run(a, io),
+        Command::AdapterReference(a) => cmd::adapter::run(cmd::adapter::Adapter::Reference, a),
+        Command::AdapterRawTcp(a) => cmd::adapter::run(cmd::adapter::Adapter::RawTcp, a),
+    };
+    match r {
         Ok(code) => code,
         Err(e) => {
             eprintln!("yamuxctl: {e:#}");
             ExitCode::from(2)
-        }
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // The stdout lock is taken per command, never for the whole run: the
-    // adapter and the conformance runner write stdout from other threads.
-    let std_streams = || (std::io::stdout().lock(), std::io::stderr());
-    match cli.command {
-        Command::Decode(a) => {
-            let (mut out, mut err) = std_streams();
-            Ok(ExitCode::from(yamuxctl::decode::cli::decode(
-                &a, &mut out, &mut err,
-            )?))
-        }
-        Command::Stats(a) => {
-            let (mut out, mut err) = std_streams();
-            Ok(ExitCode::from(yamuxctl::decode::cli::stats(
-                &a, &mut out, &mut err,
-            )?))
-        }
-        Command::Follow(a) => {
-            let (mut out, mut err) = std_streams();
-            Ok(ExitCode::from(yamuxctl::decode::cli::follow(
-                &a, &mut out, &mut err,
-            )?))
-        }
-        // these print from other threads: no stdout lock here
-        Command::Proxy(a) => Ok(ExitCode::from(yamuxctl::relay::cli::proxy(
-            &a,
-            Box::new(std::io::stdout()),
-            Box::new(std::io::stderr()),
-        )?)),
-        Command::Inject(a) => Ok(ExitCode::from(yamuxctl::inject::cli::inject(
-            &a,
-            Box::new(std::io::stdout()),
-            Box::new(std::io::stderr()),
-        )?)),
-        Command::Watch(a) => yamuxctl::watch::run(&a),
-        Command::Frames { hex } => {
-            let joined: String = hex.concat().split_whitespace().collect();
-            let wire = hex::decode(&joined).context("argument is not valid hex")?;
-            let (text, ok) = yamuxctl::hexframes::render(&wire);
-            print!("{text}");
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Command::Vectors(args) => yamuxctl::conform_cli::vectors(args),
-        Command::Conform(args) => yamuxctl::conform_cli::conform(*args),
-        Command::Bench(args) => yamuxctl::bench::bench(args),
-        Command::AdapterRawTcp { args } => {
-            let code = yamuxctl::bench::raw::main_with(&args);
-            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
-        }
-        Command::AdapterReference { args } => {
-            let code = conformance::reference::main_with(&args);
-            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
     }
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use yamux::{Config, Session};
-use yamuxctl::inject::cli::{run, InjectArgs};
+use yamuxctl::cmd::inject::InjectArgs;
+use yamuxctl::inject::session::run;
 
 mod common;
 use common::Shared;

@@ -15,7 +15,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use yamux::{Config, Session};
-use yamuxctl::relay::cli::{serve, ProxyArgs};
+use yamuxctl::cmd::proxy::ProxyArgs;
+use yamuxctl::relay::serve::serve;
 use yamuxctl::relay::Relay;
 
 const STREAMS: usize = 20;
@@ -32,7 +33,7 @@ struct P {
 #[derive(Parser)]
 struct D {
     #[command(flatten)]
-    a: yamuxctl::decode::cli::DecodeArgs,
+    a: yamuxctl::cmd::decode::DecodeArgs,
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -87,9 +88,16 @@ async fn start_relay(upstream: SocketAddr, extra: &[&str]) -> Running {
     let (tx, stop) = tokio::sync::oneshot::channel::<()>();
     let (o, e) = (out.clone(), err.clone());
     let handle = tokio::spawn(async move {
-        let code = serve(relay, rx, args, Box::new(o), Box::new(e), async {
-            let _ = stop.await;
-        })
+        let code = serve(
+            relay,
+            rx,
+            args.serve_options(),
+            Box::new(o),
+            Box::new(e),
+            async {
+                let _ = stop.await;
+            },
+        )
         .await
         .unwrap();
         (code, out, err)
@@ -264,7 +272,7 @@ fn decode_json(file: &Path) -> (u8, Vec<Value>) {
         .a;
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = yamuxctl::decode::cli::decode(&args, &mut out, &mut err).unwrap();
+    let code = yamuxctl::cmd::decode::decode(&args, &mut out, &mut err).unwrap();
     (code, ndjson(&String::from_utf8(out).unwrap()))
 }
 

@@ -9,11 +9,12 @@ use std::time::Duration;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
+use yamuxctl::cmd::watch::WatchArgs;
 use yamuxctl::watch::action::Action;
 use yamuxctl::watch::action::Pane;
 use yamuxctl::watch::app::App;
 use yamuxctl::watch::state::Mode;
-use yamuxctl::watch::{replay_setup, ui, WatchArgs};
+use yamuxctl::watch::{replay_setup, ui};
 
 fn render(app: &mut App, w: u16, h: u16) -> String {
     app.view.page = ui::table_page(Rect::new(0, 0, w, h));

@@ -9,11 +9,12 @@ use std::path::Path;
 use yamux::tracker::{Finding, StreamStats, Tracker};
 use yamuxctl::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
 use yamuxctl::capture::CaptureReader;
+use yamuxctl::cmd::watch::WatchArgs;
 use yamuxctl::watch::action::Command;
 use yamuxctl::watch::app::App;
+use yamuxctl::watch::replay_setup;
 use yamuxctl::watch::source::{load, Replay};
 use yamuxctl::watch::state::Mode;
-use yamuxctl::watch::{replay_setup, WatchArgs};
 
 #[derive(Default)]
 struct Ends(Vec<(u32, Vec<StreamStats>, Vec<Finding>)>);

@@ -11,7 +11,7 @@
 pub mod raw;
 pub mod report;
 
-use std::process::ExitCode;
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,30 +24,35 @@ use report::{Figure, RunInfo, SCHEMA};
 /// Name of the raw TCP baseline.
 pub const RAW: &str = "raw-tcp";
 /// Name of our reference crate.
-pub const REFERENCE: &str = "reference";
+pub use crate::adapters::REFERENCE;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// `yamuxctl bench` arguments.
-#[derive(clap::Args, Debug, Clone)]
-pub struct BenchArgs {
-    /// Implementations to measure (adapter names under conformance/adapters,
-    /// plus `raw-tcp` and `reference`); default: all. raw-tcp and reference
-    /// are always included, as the baselines of the ratios.
-    #[arg(long = "impl", value_name = "NAME")]
+/// What to measure (from `yamuxctl bench`'s arguments).
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Implementations beside raw TCP and the reference (empty: every
+    /// adapter under conformance/adapters with a `run`).
     pub impls: Vec<String>,
-    /// Small sizes and one repetition (for CI).
-    #[arg(long)]
+    /// Small sizes (for CI).
     pub quick: bool,
-    /// Repetitions (default 3; 1 with --quick).
-    #[arg(long)]
-    pub reps: Option<u32>,
-    /// Only these scenarios: single, multi, rr, open, idle.
-    #[arg(long, value_name = "SCENARIO")]
+    /// Repetitions.
+    pub reps: u32,
+    /// Only these scenario groups (empty: all of [`GROUPS`]).
     pub only: Vec<String>,
-    /// NDJSON (schema yamuxctl.bench/v1) instead of the table.
-    #[arg(long)]
-    pub json: bool,
+}
+
+/// The scenario groups, in the order they run.
+pub const GROUPS: [&str; 5] = ["single", "multi", "rr", "open", "idle"];
+
+/// A finished run: what to print, and what went wrong in our own harness.
+pub struct Run {
+    /// Machine, repetitions, implementations.
+    pub info: RunInfo,
+    /// One figure per scenario and implementation.
+    pub figs: Vec<Figure>,
+    /// Failures of raw TCP or the reference (exit 2): they are ours.
+    pub harness_errors: Vec<String>,
 }
 
 /// Sizes of the scenarios.
@@ -425,10 +430,10 @@ async fn measure_with(
 }
 
 /// The implementations to measure.
-fn implementations(args: &BenchArgs) -> anyhow::Result<Vec<AdapterSpec>> {
+fn implementations(plan: &Plan) -> anyhow::Result<Vec<AdapterSpec>> {
     let exe = std::env::current_exe().context("cannot find the yamuxctl executable")?;
     let mut names: Vec<String> = vec![RAW.into(), REFERENCE.into()];
-    if args.impls.is_empty() {
+    if plan.impls.is_empty() {
         let dir = conformance::paths::adapters_dir();
         let mut found: Vec<String> = std::fs::read_dir(&dir)
             .with_context(|| format!("listing {}", dir.display()))?
@@ -440,7 +445,7 @@ fn implementations(args: &BenchArgs) -> anyhow::Result<Vec<AdapterSpec>> {
         found.sort();
         names.extend(found);
     } else {
-        for n in &args.impls {
+        for n in &plan.impls {
             if !names.contains(n) {
                 names.push(n.clone());
             }
@@ -455,7 +460,7 @@ fn implementations(args: &BenchArgs) -> anyhow::Result<Vec<AdapterSpec>> {
                 env: Vec::new(),
                 name: RAW.into(),
             }),
-            _ => crate::conform_cli::adapter_spec(Some(n)).map(|(s, _)| s),
+            _ => crate::adapters::adapter_spec(Some(n)).map(|(s, _)| s),
         })
         .collect()
 }
@@ -486,25 +491,25 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// Runs the benchmark; exit 0, or 2 on harness errors.
-pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let z = if args.quick {
+/// Runs the benchmark, one progress line per measurement on `progress`.
+pub fn run(plan: &Plan, progress: &mut dyn Write) -> anyhow::Result<Run> {
+    let z = if plan.quick {
         Sizes::quick()
     } else {
         Sizes::full()
     };
-    let reps = args.reps.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
-    let groups: Vec<&str> = ["single", "multi", "rr", "open", "idle"]
-        .into_iter()
-        .filter(|g| args.only.is_empty() || args.only.iter().any(|o| o == g))
-        .collect();
-    for o in &args.only {
-        if !["single", "multi", "rr", "open", "idle"].contains(&o.as_str()) {
-            anyhow::bail!("--only {o}: scenarios are single, multi, rr, open, idle");
+    let reps = plan.reps.max(1);
+    for o in &plan.only {
+        if !GROUPS.contains(&o.as_str()) {
+            anyhow::bail!("--only {o}: scenarios are {}", GROUPS.join(", "));
         }
     }
-    let specs = implementations(&args)?;
-    let limit = Duration::from_secs(if args.quick { 30 } else { 60 });
+    let groups: Vec<&str> = GROUPS
+        .into_iter()
+        .filter(|g| plan.only.is_empty() || plan.only.iter().any(|o| o == g))
+        .collect();
+    let specs = implementations(plan)?;
+    let limit = Duration::from_secs(if plan.quick { 30 } else { 60 });
     let scenarios: Vec<Scenario> = Scenario::all(&z)
         .into_iter()
         .filter(|s| groups.iter().any(|g| s.id.starts_with(g)))
@@ -530,7 +535,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 if skip.contains(&sp.name) || skip.contains(&key) {
                     continue;
                 }
-                eprintln!("bench: rep {}/{reps} {g} {}", rep + 1, sp.name);
+                let _ = writeln!(progress, "bench: rep {}/{reps} {g} {}", rep + 1, sp.name);
                 let r = rt.block_on(measure(sp, g, &z, limit));
                 let note = |figs: &mut Vec<Figure>, m: String| {
                     for f in figs
@@ -558,7 +563,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                     Err(Fail::Impl(m)) => {
-                        eprintln!("bench: {}: {m}", sp.name);
+                        let _ = writeln!(progress, "bench: {}: {m}", sp.name);
                         if m.contains("timed out") {
                             // Do not wait for it again in later repetitions.
                             skip.push(key);
@@ -566,7 +571,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                         note(&mut figs, m);
                     }
                     Err(Fail::Harness(m)) => {
-                        eprintln!("bench: harness error: {}: {m}", sp.name);
+                        let _ = writeln!(progress, "bench: harness error: {}: {m}", sp.name);
                         if sp.name == RAW || sp.name == REFERENCE {
                             harness_errors.push(format!("{}: {m}", sp.name));
                         }
@@ -581,16 +586,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         schema: SCHEMA.into(),
         kind: "run".into(),
         reps,
-        quick: args.quick,
+        quick: plan.quick,
         implementations: specs.iter().map(|s| s.name.clone()).collect(),
         machine: machine(),
         load: format!("{load0} -> {}", loadavg()),
     };
-    if args.json {
-        print!("{}", report::ndjson(&info, &figs));
-    } else {
-        print!("{}", report::text(&info, &figs));
-    }
     // Our own harness (raw TCP, reference) must work; others' failures are findings in the table.
     for f in figs.iter().filter(|f| {
         (f.implementation == RAW || f.implementation == REFERENCE) && f.median.is_none()
@@ -602,13 +602,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             f.error.as_deref().unwrap_or("no result")
         ));
     }
-    if harness_errors.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        harness_errors.dedup();
-        for e in &harness_errors {
-            eprintln!("yamuxctl bench: {e}");
-        }
-        Ok(ExitCode::from(2))
-    }
+    harness_errors.dedup();
+    Ok(Run {
+        info,
+        figs,
+        harness_errors,
+    })
 }

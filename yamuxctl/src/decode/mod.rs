@@ -1,6 +1,5 @@
 //! `yamuxctl decode`, `stats` and `follow`: printers over the analysis.
 
-pub mod cli;
 pub mod follow;
 pub mod stats;
 

@@ -16,8 +16,8 @@
 //! Any frame command takes extra flags joined with `+`: `data+syn 1 hi`,
 //! `wu+ack 2 +65536`, `data+fin 1 bye`, `ping+0x8000 1`.
 
-pub mod cli;
 pub mod script;
+pub mod session;
 
 use std::time::Duration;
 

@@ -13,8 +13,8 @@
 //! (half-close); a read or write error on either side closes both sockets
 //! with `SO_LINGER` 0, so a reset reaches the other peer as a reset.
 
-pub mod cli;
 mod port;
+pub mod serve;
 
 use std::future::Future;
 use std::io;
