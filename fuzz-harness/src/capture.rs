@@ -1,12 +1,12 @@
 //! `capture`: arbitrary bytes as a capture file through the decode path of
-//! `yamuxctl decode` (`yamuxctl::analyze`, `yamuxctl::capture`).
+//! `yamuxctl decode` (`yamuxctl::analysis`, `yamuxctl::capture`).
 
 use std::collections::HashMap;
 use std::io::Cursor;
 
 use yamux::frame::Header;
 use yamux::tracker::Side;
-use yamuxctl::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
+use yamuxctl::analysis::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
 use yamuxctl::capture::CaptureReader;
 
 /// Out-of-order bytes held per direction in the fuzzed analysis: small, so

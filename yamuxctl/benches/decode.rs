@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use yamux::frame::{Flags, Frame, StreamId};
-use yamuxctl::analyze::{Analyzer, FrameEvent, Observer, Options};
+use yamuxctl::analysis::{Analyzer, FrameEvent, Observer, Options};
 use yamuxctl::capture::synth::{tcp_packet, SynthPcap};
 use yamuxctl::capture::CaptureReader;
 use yamuxctl::print::json::JsonOut;

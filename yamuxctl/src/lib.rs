@@ -2,7 +2,7 @@
 //! reusable by the fuzz targets.
 
 pub mod adapters;
-pub mod analyze;
+pub mod analysis;
 pub mod bench;
 pub mod capture;
 pub mod clock;

@@ -268,7 +268,7 @@ mod mutations {
     use super::common::data;
     use proptest::prelude::*;
     use std::io::Cursor;
-    use yamuxctl::analyze::{Analyzer, FrameEvent, Observer, Options};
+    use yamuxctl::analysis::{Analyzer, FrameEvent, Observer, Options};
     use yamuxctl::capture::CaptureReader;
 
     struct Count(u64);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use yamux::frame::{Flags, Frame, GoAwayCode, Header, StreamId, HEADER_LEN};
 use yamux::tracker::Side;
-use yamuxctl::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options};
+use yamuxctl::analysis::{Analyzer, ConnInfo, FrameEvent, Observer, Options};
 use yamuxctl::capture::synth::{tcp_packet, SynthPcap};
 use yamuxctl::capture::CaptureReader;
 

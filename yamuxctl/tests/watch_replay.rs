@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::Path;
 
 use yamux::tracker::{Finding, StreamStats, Tracker};
-use yamuxctl::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
+use yamuxctl::analysis::{Analyzer, ConnInfo, FrameEvent, Observer, Options, TcpFigures};
 use yamuxctl::capture::CaptureReader;
 use yamuxctl::cmd::watch::WatchArgs;
 use yamuxctl::watch::action::Command;

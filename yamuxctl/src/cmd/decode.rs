@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::input::{exit_code, notes, FilterArgs, InputArgs};
 use super::{exit, use_color, ColorChoice, Io};
-use crate::analyze::Analyzer;
+use crate::analysis::Analyzer;
 use crate::print::{printer, PrintOptions};
 
 /// `yamuxctl decode`.

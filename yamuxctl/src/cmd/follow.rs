@@ -11,7 +11,7 @@ use yamux::tracker::Side;
 
 use super::input::{notes, InputArgs};
 use super::{exit, Io};
-use crate::analyze::Analyzer;
+use crate::analysis::Analyzer;
 use crate::decode::follow::{Follow, FollowFormat};
 
 /// Direction for `follow`.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use yamux::frame::{Flags, FrameType};
 
-use crate::analyze::{Options, Summary};
+use crate::analysis::{Options, Summary};
 use crate::capture::CaptureReader;
 use crate::print::Filter;
 

@@ -1,7 +1,7 @@
 //! The subcommands, one file each (the ripgrep shape): its clap arguments
 //! and `run(args, io) -> anyhow::Result<ExitCode>`. `main.rs` only parses
 //! and dispatches; the work itself lives in the library modules
-//! ([`crate::analyze`], [`crate::relay`], [`crate::inject`], [`crate::watch`],
+//! ([`crate::analysis`], [`crate::relay`], [`crate::inject`], [`crate::watch`],
 //! [`crate::bench`] and the `conformance` crate).
 //!
 //! Exit codes everywhere: 0 ok, 1 findings or failures, 2 usage or input

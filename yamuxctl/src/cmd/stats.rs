@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::input::{exit_code, notes, InputArgs};
 use super::{exit, Io};
-use crate::analyze::Analyzer;
+use crate::analysis::Analyzer;
 use crate::decode::stats::StatsCollector;
 use crate::print::Filter;
 

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use yamux::frame::{FrameType, Header};
 use yamux::tracker::Side;
 
-use crate::analyze::{ConnInfo, FrameEvent, Observer};
+use crate::analysis::{ConnInfo, FrameEvent, Observer};
 
 /// How payload is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 use yamux::tracker::{Side, StreamStats, Tracker};
 
 use super::STATS_SCHEMA;
-use crate::analyze::{ConnInfo, FrameEvent, Observer, TcpFigures};
+use crate::analysis::{ConnInfo, FrameEvent, Observer, TcpFigures};
 use crate::print::Filter;
 
 /// One connection's figures.

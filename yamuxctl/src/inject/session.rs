@@ -13,7 +13,7 @@ use yamux::frame::{FrameType, Header};
 use yamux::tracker::{Finding, PreambleLine, Severity, Side, Tracker, Undecodable};
 
 use super::{parse, Command};
-use crate::analyze::{ConnInfo, FrameEvent, Observer, Options, StreamConn, TcpFigures};
+use crate::analysis::{ConnInfo, FrameEvent, Observer, Options, StreamConn, TcpFigures};
 use crate::clock::Clock;
 use crate::cmd::inject::{InjectArgs, Role};
 use crate::cmd::use_color;

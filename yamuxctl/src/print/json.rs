@@ -11,7 +11,7 @@ use serde::Serialize;
 use yamux::tracker::{Finding, PreambleLine, Side, Tracker, Undecodable};
 
 use super::{dir_name, flag_names, sealed, Filter, Output, DECODE_SCHEMA};
-use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
+use crate::analysis::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
 
 /// Prints decode output as NDJSON.
 pub struct JsonOut<W: Write> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use yamux::frame::{Flags, FrameType, Header};
 use yamux::tracker::{Finding, Side};
 
-use crate::analyze::{ConnInfo, Observer, Summary};
+use crate::analysis::{ConnInfo, Observer, Summary};
 
 /// NDJSON schema of `decode --json` (and `proxy --json`, `inject --json`).
 pub const DECODE_SCHEMA: &str = "yamuxctl.decode/v1";

@@ -10,7 +10,7 @@ use yamux::tracker::{
 };
 
 use super::{flag_names, sealed, utc, Filter, Output};
-use crate::analyze::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
+use crate::analysis::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
 
 /// `→` for side A (the initiator) sending, `←` for side B.
 pub fn side_arrow(side: Side) -> &'static str {

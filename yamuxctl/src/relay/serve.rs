@@ -10,8 +10,8 @@ use anyhow::Context;
 use tokio::sync::{mpsc, Notify};
 
 use super::{Relay, RelayEvent};
-use crate::analyze::live::{LiveDecoder, LiveSummary};
-use crate::analyze::Options;
+use crate::analysis::live::{LiveDecoder, LiveSummary};
+use crate::analysis::Options;
 use crate::clock::Clock;
 use crate::print::{printer, PrintOptions, Printer};
 

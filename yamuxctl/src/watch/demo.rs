@@ -12,7 +12,7 @@ use yamux::tracker::{Side, Tracker};
 use super::app::App;
 use super::source::Recorder;
 use super::state::{Event, Mode};
-use crate::analyze::{ConnInfo, FrameEvent, Observer, TcpFigures};
+use crate::analysis::{ConnInfo, FrameEvent, Observer, TcpFigures};
 
 /// A synthetic source: frame headers put through one tracker per
 /// connection (set up as the capture analysis sets up its own) and reported

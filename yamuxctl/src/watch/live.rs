@@ -14,8 +14,8 @@ use super::app::App;
 use super::source::Recorder;
 use super::state::Mode;
 use super::term::{self, Source};
-use crate::analyze::live::LiveDecoder;
-use crate::analyze::Options;
+use crate::analysis::live::LiveDecoder;
+use crate::analysis::Options;
 use crate::clock::Clock;
 use crate::relay::{Relay, RelayEvent, RelayOptions};
 

@@ -36,7 +36,7 @@ use std::fs::File;
 
 use anyhow::{bail, Context};
 
-use crate::analyze::Options;
+use crate::analysis::Options;
 use crate::capture::CaptureReader;
 use crate::cmd::watch::WatchArgs;
 use action::Command;

@@ -14,7 +14,7 @@ use yamux::tracker::{Finding, Tracker};
 use super::action::Command;
 use super::app::App;
 use super::state::{Event, Mode};
-use crate::analyze::{Analyzer, ConnInfo, FrameEvent, Observer, Options, Summary, TcpFigures};
+use crate::analysis::{Analyzer, ConnInfo, FrameEvent, Observer, Options, Summary, TcpFigures};
 use crate::capture::CaptureReader;
 
 /// Collects the analysis of a capture (or of relayed bytes) as [`Event`]s.

@@ -15,7 +15,7 @@ use conformance::vector::Suite;
 use crate::adapters::adapter_spec;
 use crate::cmd::Io;
 
-mod matrix;
+pub mod matrix;
 
 /// `yamuxctl conform`: run the scenario vectors against an implementation.
 #[derive(Args)]
