@@ -2,8 +2,15 @@
 //!
 //! - [`frame`]: the 12-byte header, typed fields, encode/decode and a
 //!   `tokio_util` codec.
-//! - [`proto`]: the sans-IO connection core (every protocol rule; time passed in).
-//! - [`session`]: the tokio [`Session`] and [`Stream`] driving it over any transport.
+//! - [`proto`]: the sans-IO connection core (every protocol rule; time passed
+//!   in). Its calling contract (what to poll after every `handle_*` call and
+//!   command, in which order) and a two-connection example are in the
+//!   [`proto`] module documentation.
+//! - [`tracker`]: the judge of what each side of a connection sent (used by
+//!   the conformance peer, capture decoding, the relay and the TUI).
+//! - `session`: the tokio `Session` and `Stream` driving it over any
+//!   transport (default feature `tokio`; without it `frame`, `proto` and
+//!   `tracker` build with no tokio at all).
 //! - [`Config`], [`Error`]: configuration and typed errors.
 //!
 //! Resource bounds against a hostile peer (`limits.receive-budget`,

@@ -9,7 +9,7 @@
 //!
 //! # Calling contract
 //!
-//! The driver (a tokio [`crate::Session`], a test, a fuzzer) owns the
+//! The driver (the tokio `Session`, a test, a fuzzer) owns the
 //! transport and the clock, and keeps to this order:
 //!
 //! 1. **Input.** For every frame decoded from the transport, call

@@ -1,5 +1,5 @@
 //! The tokio session: one driver task owns the transport and feeds the
-//! sans-IO [`Connection`](crate::proto::Connection); [`Session`] and
+//! sans-IO [`Connection`]; [`Session`] and
 //! [`Stream`] handles share it behind a mutex (never held across an
 //! await) and are woken through wakers.
 //!
