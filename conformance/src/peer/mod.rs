@@ -14,7 +14,7 @@ mod steps;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -144,6 +144,10 @@ pub struct Peer {
     next_iut_alloc: u32,
     streams: BTreeMap<u32, StreamState>,
     inbox: VecDeque<(usize, Frame)>,
+    /// Inbox frames already matched for some of their lifecycle flags: what
+    /// stays of them (e.g. the FIN of a `WU|ACK|FIN` an ACK expectation
+    /// took) matches only patterns that ask for flags.
+    residual: BTreeSet<usize>,
     events: VecDeque<Value>,
     frames_seen: usize,
     closed: Option<String>,
@@ -224,6 +228,7 @@ impl Peer {
             next_iut_alloc: if role == Role::Server { 1000 } else { 1001 },
             streams: BTreeMap::new(),
             inbox: VecDeque::new(),
+            residual: BTreeSet::new(),
             events: VecDeque::new(),
             frames_seen: 0,
             closed: None,

@@ -16,6 +16,9 @@ pub(super) fn pattern_text(p: &FramePattern, bound: Option<u32>) -> String {
     if let Some(f) = &p.flags {
         parts.push(format!("flags⊇{f}"));
     }
+    if let Some(f) = &p.flags_any {
+        parts.push(format!("flags∩{f}"));
+    }
     if let Some(f) = &p.flags_exact {
         parts.push(format!("flags={f}"));
     }
@@ -32,6 +35,28 @@ pub(super) fn pattern_text(p: &FramePattern, bound: Option<u32>) -> String {
 }
 
 impl Peer {
+    /// One frame can carry two lifecycle events (`WU|ACK|FIN`: accept and
+    /// half-close). An expectation that asked for some of its lifecycle
+    /// flags takes only those: the frame stays in the inbox with the others,
+    /// for the step that expects them.
+    fn keep_residual(&mut self, pos: usize, seq: usize, mut f: Frame, p: &FramePattern) {
+        self.residual.remove(&seq);
+        let known = Flags::from_bits(f.flags().bits() & Flags::KNOWN.bits());
+        let taken = match (p.flags, p.flags_any) {
+            (None, None) => return,
+            (all, any) => all.unwrap_or(Flags::NONE).union(Flags::from_bits(
+                known.bits() & any.unwrap_or(Flags::NONE).bits(),
+            )),
+        };
+        let rest = known.difference(taken);
+        if rest.is_empty() {
+            return;
+        }
+        f.header.flags = rest;
+        self.residual.insert(seq);
+        self.inbox.insert(pos, (seq, f));
+    }
+
     pub(super) fn matches(&self, p: &FramePattern, f: &Frame) -> bool {
         if let Some(t) = p.typ {
             if t.byte() != f.typ() as u8 {
@@ -40,6 +65,11 @@ impl Peer {
         }
         if let Some(fl) = p.flags {
             if !f.flags().contains(fl) {
+                return false;
+            }
+        }
+        if let Some(fl) = p.flags_any {
+            if !f.flags().intersects(fl) {
                 return false;
             }
         }
@@ -117,22 +147,29 @@ impl Peer {
                 .iter()
                 .enumerate()
                 .skip(scanned)
-                .find(|(_, (_, f))| self.matches(p, f))
+                .find(|(_, (seq, f))| {
+                    self.matches(p, f)
+                        && (p.flags.is_some()
+                            || p.flags_any.is_some()
+                            || !self.residual.contains(seq))
+                })
                 .map(|(i, _)| i);
             if let Some(pos) = found {
-                if let Some((_, f)) = self.inbox.remove(pos) {
+                if let Some((seq, f)) = self.inbox.remove(pos) {
                     if let Some(StreamRef::Bind(b)) = &p.stream {
                         self.bindings
                             .entry(b.clone())
                             .or_insert(f.stream_id().val());
                     }
+                    self.keep_residual(pos, seq, f, p);
                 }
                 return StepResult::Ok;
             }
             // Conflicts: a Go Away, or RST on the expected stream, that arrived during this step.
             let want_ga = p.typ.and_then(TypeByte::frame_type) == Some(FrameType::GoAway);
-            let want_rst = p.flags.is_some_and(|f| f.contains(Flags::RST))
-                || p.flags_exact.is_some_and(|f| f.contains(Flags::RST));
+            let want_rst = [p.flags, p.flags_any, p.flags_exact]
+                .iter()
+                .any(|f| f.is_some_and(|f| f.contains(Flags::RST)));
             if let Some((_, f)) = self.inbox.iter().skip(scanned).find(|(idx, f)| {
                 *idx > start_seq
                     && ((f.typ() == FrameType::GoAway && !want_ga)

@@ -405,6 +405,9 @@ pub struct FramePattern {
     /// Flags that must be set.
     #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
     pub flags: Option<Flags>,
+    /// At least one of these flags (`ACK|RST`: accepted or refused).
+    #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
+    pub flags_any: Option<Flags>,
     /// Flags that must be absent.
     #[serde(default, with = "flags_field", skip_serializing_if = "Option::is_none")]
     pub flags_absent: Option<Flags>,

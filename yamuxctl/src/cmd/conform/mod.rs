@@ -165,8 +165,49 @@ pub fn run(args: ConformArgs, mut io: Io) -> anyhow::Result<ExitCode> {
             bail!("--pid {pid}: no such process (or /proc is not readable)");
         }
     }
-    let selected = conformance::run::select(&suite.cases, &opts);
+    // A --target is a plain echo server: it plays the server role only, and
+    // cases that drive the application through an adapter cannot run.
+    let target = matches!(iut, Iut::Target(_));
+    let mut not_run = String::new();
+    let cases: Vec<conformance::vector::Case> = if target {
+        if args.role.as_deref() == Some("client") {
+            bail!("--role client needs an adapter: a --target is a yamux server, so only the server role runs against it");
+        }
+        opts.roles = vec![Role::Server];
+        let all = conformance::run::select(
+            &suite.cases,
+            &Options {
+                roles: Vec::new(),
+                ..opts.clone()
+            },
+        );
+        let clients = all.iter().filter(|(_, r)| *r == Role::Client).count();
+        let adapter_only = all
+            .iter()
+            .filter(|(c, r)| *r == Role::Server && c.needs_adapter())
+            .count();
+        if clients + adapter_only > 0 {
+            not_run = format!(
+                "not run against a --target: {clients} client-role runs (a target is a server) and {adapter_only} server runs that drive the application through an adapter (`yamuxctl conform --list --role server` shows which)\n"
+            );
+        }
+        suite
+            .cases
+            .iter()
+            .filter(|c| !c.needs_adapter())
+            .cloned()
+            .collect()
+    } else {
+        suite.cases.clone()
+    };
+    let selected = conformance::run::select(&cases, &opts);
     if selected.is_empty() {
+        if target && !not_run.is_empty() {
+            bail!(
+                "no case of {:?} runs against a --target: {not_run}",
+                args.cases
+            );
+        }
         bail!("no case matches {:?}", args.cases);
     }
     if args.list {
@@ -189,8 +230,23 @@ pub fn run(args: ConformArgs, mut io: Io) -> anyhow::Result<ExitCode> {
         writeln!(io.out, "{} case runs", selected.len())?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Iut::Target(addr) = &iut {
+        // Nothing can work against a target that does not answer: one line.
+        let probe = rt.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+        });
+        match probe {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => bail!("--target {addr}: cannot connect: {e}"),
+            Err(_) => bail!("--target {addr}: connecting timed out after 5 s"),
+        }
+    }
     let start = std::time::Instant::now();
-    let results = rt.block_on(conformance::run::run_all(&suite.cases, &iut, &opts));
+    let results = rt.block_on(conformance::run::run_all(&cases, &iut, &opts));
     let elapsed = start.elapsed();
     let code = exit_code(&results, args.strict);
     if let Some(dead) = results
@@ -228,7 +284,7 @@ pub fn run(args: ConformArgs, mut io: Io) -> anyhow::Result<ExitCode> {
             },
         );
         writeln!(io.out, "yamux conformance: {iut_name}")?;
-        write!(io.out, "{text}")?;
+        write!(io.out, "{not_run}{text}")?;
     }
     if let Some(path) = &args.junit {
         let xml =
