@@ -152,6 +152,9 @@ pub struct Peer {
     frames_seen: usize,
     closed: Option<String>,
     goaway: Option<u32>,
+    /// The reason of the adapter's `closed` event: the IUT's application
+    /// saw the session end.
+    app_closed: Option<String>,
     trace: Vec<TraceLine>,
     failures: Vec<Failure>,
     observations: Vec<String>,
@@ -233,6 +236,7 @@ impl Peer {
             frames_seen: 0,
             closed: None,
             goaway: None,
+            app_closed: None,
             trace: Vec::new(),
             failures: Vec::new(),
             observations: Vec::new(),
@@ -254,6 +258,27 @@ impl Peer {
     /// Takes the adapter back (to finish it and collect stderr).
     pub fn take_adapter(&mut self) -> Option<AdapterProc> {
         self.adapter.take()
+    }
+
+    /// Why a step that timed out may have waited in vain: the IUT's Go
+    /// Away and its application's view of the session's end, when they
+    /// came (empty otherwise). Goes after "(timed out)" in failures.
+    pub(super) fn end_note(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = self.goaway {
+            parts.push(format!(
+                "the IUT had sent go-away code={}",
+                yamux::frame::GoAwayCode::new(c)
+            ));
+        }
+        if let Some(r) = &self.app_closed {
+            parts.push(format!("its application saw: {r}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", parts.join("; "))
+        }
     }
 
     fn note(&mut self, dir: &str, text: String) {
@@ -339,6 +364,10 @@ impl Peer {
                             self.streams.entry(s).or_default().app_read += (h.len() / 2) as u64;
                         }
                     }
+                }
+                if Event::Closed.is(&v) && self.app_closed.is_none() {
+                    let why = v.get("reason").and_then(Value::as_str).unwrap_or("closed");
+                    self.app_closed = Some(why.to_string());
                 }
                 self.events.push_back(v);
             }

@@ -203,7 +203,7 @@ impl Peer {
                 };
                 return StepResult::Failed {
                     expected: pattern_text(p, bound),
-                    actual: format!("{actual} (timed out)"),
+                    actual: format!("{actual} (timed out){}", self.end_note()),
                 };
             }
         }

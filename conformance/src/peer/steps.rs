@@ -63,7 +63,11 @@ impl Peer {
                         if !self.pump(total_deadline).await {
                             return StepResult::Failed {
                                 expected: format!("credit to send {} more bytes on stream {id} (flow.window-update)", d.len - sent),
-                                actual: format!("no Window Update; {sent} of {} bytes sent", d.len),
+                                actual: format!(
+                                    "no Window Update; {sent} of {} bytes sent{}",
+                                    d.len,
+                                    self.end_note()
+                                ),
                             };
                         }
                         continue;
@@ -580,8 +584,9 @@ impl Peer {
                         if d.fin { " and FIN" } else { "" }
                     ),
                     actual: format!(
-                        "{have} bytes{} (timed out)",
-                        if fin { " and FIN" } else { "" }
+                        "{have} bytes{} (timed out){}",
+                        if fin { " and FIN" } else { "" },
+                        self.end_note()
                     ),
                 };
             }
