@@ -9,9 +9,7 @@ use adapter_common::{BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, Sess
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use std::task::Poll;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
@@ -27,36 +25,15 @@ impl RsStream {
     }
 }
 
-impl AsyncRead for RsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for RsStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    /// futures-io `poll_close` on a yamux stream: sends FIN.
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
 impl MuxStream for RsStream {
+    type Io = Compat<yamux::Stream>;
+
+    /// futures-io `poll_close` on a yamux stream (tokio's `poll_shutdown`
+    /// through `compat`) sends FIN.
+    fn io(&mut self) -> &mut Self::Io {
+        &mut self.0
+    }
+
     fn id(&self) -> u32 {
         self.0.get_ref().id().val()
     }

@@ -36,12 +36,20 @@ impl TyStream {
     }
 }
 
-impl AsyncRead for TyStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+impl MuxStream for TyStream {
+    type Io = StreamHandle;
+
+    /// Flushes and half-closes go to the handle: `StreamHandle::poll_shutdown`
+    /// sends `WindowUpdate|FIN`.
+    fn io(&mut self) -> &mut StreamHandle {
+        &mut self.handle
+    }
+
+    fn id(&self) -> u32 {
+        self.handle.id()
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.handle).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
@@ -56,14 +64,8 @@ impl AsyncRead for TyStream {
         }
         r
     }
-}
 
-impl AsyncWrite for TyStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.handle).poll_write(cx, buf);
         // stderr diagnostics for flow-control stalls (the runner keeps them).
         match (&r, self.waiting) {
@@ -88,21 +90,6 @@ impl AsyncWrite for TyStream {
             _ => {}
         }
         r
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.handle).poll_flush(cx)
-    }
-
-    /// `StreamHandle::poll_shutdown`: sends `WindowUpdate|FIN`.
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.handle).poll_shutdown(cx)
-    }
-}
-
-impl MuxStream for TyStream {
-    fn id(&self) -> u32 {
-        self.handle.id()
     }
 
     /// tokio-yamux reports a reset as a `ConnectionReset` error, so `Ok(0)`
