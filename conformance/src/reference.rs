@@ -14,7 +14,7 @@
 use std::io;
 use std::time::Duration;
 
-use adapter_common::{BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents};
+use adapter_common::{ready, BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents};
 use futures::FutureExt;
 use tokio::net::TcpStream;
 use yamux::{Config, GoAwayCode, Session, Stream};
@@ -139,10 +139,8 @@ impl Driver for RefDriver {
     fn ping(&self) -> BoxFut<Outcome<f64>> {
         let session = self.session.clone();
         Box::pin(async move {
-            match session.ping().await {
-                Ok(rtt) => Outcome::Ok(rtt.as_secs_f64() * 1000.0),
-                Err(e) => Outcome::Err(e.to_string()),
-            }
+            let rtt = session.ping().await.map_err(|e| e.to_string());
+            rtt.map(|rtt| rtt.as_secs_f64() * 1000.0).into()
         })
     }
 
@@ -153,17 +151,12 @@ impl Driver for RefDriver {
             Some(Err(e)) => Outcome::Err(e.to_string()),
             None => Outcome::Err("internal: go_away did not complete at once".into()),
         };
-        Box::pin(std::future::ready(done))
+        ready(done)
     }
 
     fn session_close(&self) -> BoxFut<Outcome<()>> {
         let session = self.session.clone();
-        Box::pin(async move {
-            match session.close().await {
-                Ok(()) => Outcome::Ok(()),
-                Err(e) => Outcome::Err(e.to_string()),
-            }
-        })
+        Box::pin(async move { session.close().await.map_err(|e| e.to_string()).into() })
     }
 
     /// `length.rst-code`: the crate sends every RST with Length 0, so only

@@ -10,10 +10,12 @@
 mod args;
 pub mod bench;
 mod core;
+mod polled;
 mod proto;
 mod stream;
 
 pub use args::{parse_args, Args, ArgsError, Role};
+pub use polled::{spawn_polled, PolledSession, Reply, Requests};
 pub use proto::{
     emit, hex_decode, hex_encode, parse_line, pattern, unsupported, BadRequest, Command, Request,
 };
@@ -39,6 +41,21 @@ pub enum Outcome<T> {
     Err(String),
     /// The implementation's API cannot do this; the text says why.
     Unsupported(String),
+}
+
+impl<T> From<Result<T, String>> for Outcome<T> {
+    fn from(r: Result<T, String>) -> Self {
+        match r {
+            Ok(v) => Outcome::Ok(v),
+            Err(e) => Outcome::Err(e),
+        }
+    }
+}
+
+/// A [`BoxFut`] that is ready at once with `v` (an answer known without
+/// asking the implementation, e.g. `Outcome::Unsupported`).
+pub fn ready<T: Send + 'static>(v: T) -> BoxFut<T> {
+    Box::pin(std::future::ready(v))
 }
 
 /// How a stream's read side ended, or why an operation failed.
