@@ -12,13 +12,10 @@
 //! feature — `YAMUX_FAULT=<name>` turning on one deliberate bug of the crate.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use adapter_common::{BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents};
+use adapter_common::{ready, BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents};
 use futures::FutureExt;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use yamux::{Config, GoAwayCode, Session, Stream};
 
@@ -88,35 +85,13 @@ pub const FAULTS: &[&str] = &[
 /// A stream of the reference crate as the command loop sees it.
 pub struct RefStream(Stream);
 
-impl AsyncRead for RefStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for RefStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
 impl MuxStream for RefStream {
+    type Io = Stream;
+
+    fn io(&mut self) -> &mut Stream {
+        &mut self.0
+    }
+
     fn id(&self) -> u32 {
         self.0.id().val()
     }
@@ -164,10 +139,8 @@ impl Driver for RefDriver {
     fn ping(&self) -> BoxFut<Outcome<f64>> {
         let session = self.session.clone();
         Box::pin(async move {
-            match session.ping().await {
-                Ok(rtt) => Outcome::Ok(rtt.as_secs_f64() * 1000.0),
-                Err(e) => Outcome::Err(e.to_string()),
-            }
+            let rtt = session.ping().await.map_err(|e| e.to_string());
+            rtt.map(|rtt| rtt.as_secs_f64() * 1000.0).into()
         })
     }
 
@@ -178,17 +151,12 @@ impl Driver for RefDriver {
             Some(Err(e)) => Outcome::Err(e.to_string()),
             None => Outcome::Err("internal: go_away did not complete at once".into()),
         };
-        Box::pin(std::future::ready(done))
+        ready(done)
     }
 
     fn session_close(&self) -> BoxFut<Outcome<()>> {
         let session = self.session.clone();
-        Box::pin(async move {
-            match session.close().await {
-                Ok(()) => Outcome::Ok(()),
-                Err(e) => Outcome::Err(e.to_string()),
-            }
-        })
+        Box::pin(async move { session.close().await.map_err(|e| e.to_string()).into() })
     }
 
     /// `length.rst-code`: the crate sends every RST with Length 0, so only

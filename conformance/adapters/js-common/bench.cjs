@@ -22,16 +22,11 @@
 
 const fs = require('node:fs')
 const { performance } = require('node:perf_hooks')
+const { pattern } = require('./core.cjs')
 
 // A client command that moves no byte for this long fails with a message
 // saying where it stood, instead of waiting for the runner's time limit.
 const STALL_MS = 10_000
-
-function pattern (n) {
-  const b = Buffer.allocUnsafe(n)
-  for (let i = 0; i < n; i++) b[i] = i % 251
-  return b
-}
 
 /** VmRSS of this process in bytes (/proc/self/status), else Node's own figure. */
 function rssBytes () {
@@ -347,7 +342,17 @@ function createBench ({ open, hints, stallMs = STALL_MS }) {
     /** 'off', 'sink' or 'echo' */
     mode: () => state.mode,
     /** Serves an inbound stream in the current mode (not 'off'). */
-    serve: (bs) => serve(bs, state.mode)
+    serve: (bs) => serve(bs, state.mode),
+    /**
+     * An inbound stream's bench stream: while `bench-serve` is on, served in
+     * that mode with no events, and true; false when it is off (the stream
+     * is the application's).
+     */
+    serveInbound: (bs) => {
+      if (state.mode === 'off') return false
+      serve(bs, state.mode)
+      return true
+    }
   }
 }
 

@@ -141,3 +141,18 @@ test('rss is a positive byte count', async () => {
   const r = await server.handlers.rss({})
   assert.ok(Number.isSafeInteger(r.rss_bytes) && r.rss_bytes > 0)
 })
+
+test('serveInbound: only while bench-serve is on', async () => {
+  const { server } = setup()
+  let listened = 0
+  const bs = { listen () { listened++ } }
+  assert.equal(server.serveInbound(bs), false, 'off: the stream is the application\'s')
+  assert.equal(listened, 0)
+  await server.handlers['bench-serve']({ mode: 'echo' })
+  assert.equal(server.serveInbound(bs), true)
+  await server.handlers['bench-serve']({ mode: 'sink' })
+  assert.equal(server.serveInbound(bs), true)
+  assert.equal(listened, 2)
+  await server.handlers['bench-serve']({ mode: 'off' })
+  assert.equal(server.serveInbound(bs), false)
+})

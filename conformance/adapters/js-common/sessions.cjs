@@ -1,7 +1,7 @@
 'use strict'
-// The server's listener and the `accept-sessions` command of the adapter
-// protocol (docs/adapters.md, "Invocation" and "More sessions"), shared by
-// the Node adapters.
+// The transport (the server's listener, the client's connection, `ready`)
+// and the `accept-sessions` command of the adapter protocol (docs/adapters.md,
+// "Invocation" and "More sessions"), shared by the Node adapters.
 //
 // The listener stays open for the whole run. Its first connection carries
 // the session the runner drives; a later one is destroyed at once unless
@@ -19,7 +19,9 @@
 //                       the socket closes. What it does not catch crashes
 //                       the process (crash.cjs), as on the first session.
 
+const net = require('node:net')
 const { serve } = require('./bench.cjs')
+const { emit } = require('./core.cjs')
 
 /** Serves one inbound bench stream (bench.cjs interface) as an echo, with no events. */
 function echo (bs) {
@@ -79,4 +81,47 @@ function createSessions ({ server, startFirst, startExtra, logErr }) {
   return { onConnection, acceptSessions, stats: () => ({ ...st }) }
 }
 
-module.exports = { createSessions, echo }
+/** HOST:PORT, with the host in brackets when it is IPv6. */
+function hostPort (host, port) {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/**
+ * The transport of the adapter protocol (docs/adapters.md, "Invocation") for
+ * `args` (core.parseArgs): in the server role a listener on args.host:
+ * args.port, whose connections go to createSessions (the first to
+ * startFirst, later ones to startExtra once `accept-sessions` allowed them),
+ * and `ready` with the listening address; in the client role a connection to
+ * args.host:args.port for startFirst, and `ready` with its local address. A
+ * failed listen or connect ends the process with code 1.
+ * Returns createSessions' object (`acceptSessions` is the command's handler).
+ */
+function startTransport ({ args, startFirst, startExtra, logErr }) {
+  const sessions = createSessions({ server: args.role === 'server', startFirst, startExtra, logErr })
+  const fail = (what) => (err) => {
+    logErr(`${what} failed: ${err.message}`)
+    process.exit(1)
+  }
+  if (args.role === 'server') {
+    const server = net.createServer({ allowHalfOpen: false })
+    server.on('error', fail('listen'))
+    // Stays open: the first connection is the session, later ones are extra
+    // sessions once `accept-sessions` allowed them, and destroyed otherwise.
+    server.on('connection', sessions.onConnection)
+    server.listen(args.port, args.host, () => {
+      const a = server.address()
+      emit({ event: 'ready', addr: hostPort(a.address, a.port) })
+    })
+  } else {
+    const socket = net.connect({ host: args.host, port: args.port })
+    socket.once('error', fail('connect'))
+    socket.once('connect', () => {
+      socket.removeAllListeners('error')
+      startFirst(socket)
+      emit({ event: 'ready', addr: hostPort(socket.localAddress, socket.localPort) })
+    })
+  }
+  return sessions
+}
+
+module.exports = { createSessions, echo, hostPort, startTransport }

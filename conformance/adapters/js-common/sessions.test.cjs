@@ -1,10 +1,13 @@
 'use strict'
-// Tests of sessions.cjs over real TCP on 127.0.0.1 (no implementation):
+// Tests of sessions.cjs over real TCP on 127.0.0.1 (no implementation); the
+// transport (which prints `ready` and may exit) runs in a child process:
 //   node --test conformance/adapters/js-common/
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
-const { createSessions, echo } = require('./sessions.cjs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { createSessions, echo, hostPort } = require('./sessions.cjs')
 
 // A listener wired to createSessions; the first and extra sockets are kept.
 async function setup () {
@@ -123,4 +126,120 @@ test('echo writes back every byte and half-closes after the FIN', async () => {
   await new Promise((resolve) => setImmediate(resolve))
   assert.equal(Buffer.concat(written).toString(), 'abcde')
   assert.equal(ended, true)
+})
+
+test('hostPort brackets IPv6 hosts', () => {
+  assert.equal(hostPort('127.0.0.1', 80), '127.0.0.1:80')
+  assert.equal(hostPort('::1', 4001), '[::1]:4001')
+})
+
+// startTransport in a child process (it prints `ready` on stdout and exits
+// on failure): each startFirst / startExtra socket is sent a line naming it;
+// a line on its stdin allows one more session, answered by an `allowed` line.
+// Returns { line(i) (a Promise of stdout's line i as an object, null if the
+// child exits first), child, exited (a Promise of the code), stderr () }.
+function transportChild (args) {
+  const lib = JSON.stringify(path.join(__dirname, 'sessions.cjs'))
+  const src = `
+    const { startTransport } = require(${lib})
+    const sessions = startTransport({
+      args: ${JSON.stringify(args)},
+      startFirst: (s) => s.end('first\\n'),
+      startExtra: (s) => s.end('extra\\n'),
+      logErr: (line) => process.stderr.write(line + '\\n')
+    })
+    process.stdin.on('data', async () => {
+      await sessions.acceptSessions({ count: 1 })
+      process.stdout.write('{"event":"allowed"}\\n')
+    })
+    process.stdin.on('end', () => process.exit(0))
+  `
+  const child = spawn(process.execPath, ['-e', src], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (d) => { err += d })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const waiters = []
+  const wake = () => {
+    const lines = out.split('\n').slice(0, -1)
+    for (const w of waiters.splice(0)) {
+      if (w.i < lines.length) w.resolve(JSON.parse(lines[w.i]))
+      else waiters.push(w)
+    }
+  }
+  child.stdout.on('data', (d) => { out += d; wake() })
+  exited.then(() => { wake(); for (const w of waiters.splice(0)) w.resolve(null) })
+  const line = (i) => new Promise((resolve) => { waiters.push({ i, resolve }); wake() })
+  return { line, child, exited, stderr: () => err }
+}
+
+// Connects to HOST:PORT and resolves with what the other side wrote before closing.
+function readAll (addr) {
+  const m = /^(.*):(\d+)$/.exec(addr)
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(m[2]), m[1])
+    let got = ''
+    s.on('data', (d) => { got += d })
+    s.on('error', reject)
+    s.on('close', () => resolve(got))
+  })
+}
+
+test('startTransport, server role: ready with the address, then the first session and allowed extra ones', async () => {
+  const t = transportChild({ role: 'server', host: '127.0.0.1', port: 0 })
+  try {
+    const ready = await t.line(0)
+    assert.equal(ready?.event, 'ready', `stderr: ${t.stderr()}`)
+    assert.match(ready.addr, /^127\.0\.0\.1:\d+$/)
+    assert.notEqual(ready.addr, '127.0.0.1:0')
+    assert.equal(await readAll(ready.addr), 'first\n')
+    assert.equal(await readAll(ready.addr), '', 'not allowed: destroyed')
+    t.child.stdin.write('more\n')
+    assert.deepEqual(await t.line(1), { event: 'allowed' })
+    assert.equal(await readAll(ready.addr), 'extra\n')
+    t.child.stdin.end()
+    assert.equal(await t.exited, 0)
+  } finally {
+    t.child.kill()
+  }
+})
+
+test('startTransport, client role: connects, then ready with the local address', async () => {
+  const server = net.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const got = new Promise((resolve) => {
+    server.once('connection', (s) => {
+      let data = ''
+      s.on('data', (d) => { data += d })
+      s.on('end', () => resolve({ data, peer: hostPort(s.remoteAddress, s.remotePort) }))
+    })
+  })
+  const t = transportChild({ role: 'client', host: '127.0.0.1', port: server.address().port })
+  try {
+    const ready = await t.line(0)
+    assert.equal(ready?.event, 'ready', `stderr: ${t.stderr()}`)
+    const conn = await got
+    assert.equal(conn.data, 'first\n')
+    assert.equal(ready.addr, conn.peer)
+    t.child.stdin.end()
+    assert.equal(await t.exited, 0)
+  } finally {
+    t.child.kill()
+    await new Promise((resolve) => server.close(resolve))
+  }
+})
+
+test('startTransport: a failed connect ends the process with code 1', async () => {
+  const server = net.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = server.address().port
+  await new Promise((resolve) => server.close(resolve))
+  const t = transportChild({ role: 'client', host: '127.0.0.1', port })
+  try {
+    assert.equal(await t.line(0), null)
+    assert.equal(await t.exited, 1)
+    assert.match(t.stderr(), /connect failed/)
+  } finally {
+    t.child.kill()
+  }
 })

@@ -24,7 +24,6 @@ import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import benchLib from '../js-common/bench.cjs'
 import core from '../js-common/core.cjs'
-import crash from '../js-common/crash.cjs'
 import sessionsLib from '../js-common/sessions.cjs'
 
 const { emit, EXIT_UNSUPPORTED } = core
@@ -42,30 +41,21 @@ function toBytes (data) {
 
 const args = core.argsOrExit(process.argv.slice(2), logErr)
 
-// Muxer configuration from the environment (docs/adapters.md).
+// Muxer configuration from the environment (docs/adapters.md). The
+// implementation refuses initial windows below 256 KiB (verifyConfig).
+const env = core.envOrExit(logErr, { minWindow: 256 * 1024, windowWhy: 'the implementation accepts' })
 const muxerInit = {}
-if (process.env.YAMUX_KEEPALIVE === '0') {
+if (env.keepAlive === false) {
   muxerInit.enableKeepAlive = false
 }
-if (process.env.YAMUX_WINDOW !== undefined && process.env.YAMUX_WINDOW !== '') {
-  const w = Number(process.env.YAMUX_WINDOW)
-  // The implementation refuses initial windows below 256 KiB (verifyConfig).
-  if (!Number.isInteger(w) || w < 256 * 1024 || w > 2 ** 32 - 1) {
-    logErr(`YAMUX_WINDOW=${process.env.YAMUX_WINDOW} is not supported (the implementation accepts 262144..4294967295)`)
-    process.exit(EXIT_UNSUPPORTED)
-  }
-  muxerInit.streamOptions = { initialStreamWindowSize: w, maxStreamWindowSize: Math.max(w, 16 * 1024 * 1024) }
+if (env.window !== undefined) {
+  muxerInit.streamOptions = { initialStreamWindowSize: env.window, maxStreamWindowSize: Math.max(env.window, 16 * 1024 * 1024) }
 }
-// Set by `yamuxctl bench` to hold many idle streams (default limits: 1,000
-// inbound and 1,000 outbound streams).
-if (process.env.YAMUX_MAX_STREAMS !== undefined && process.env.YAMUX_MAX_STREAMS !== '') {
-  const n = Number(process.env.YAMUX_MAX_STREAMS)
-  if (!Number.isSafeInteger(n) || n < 0) {
-    logErr(`YAMUX_MAX_STREAMS=${process.env.YAMUX_MAX_STREAMS} is not a number`)
-    process.exit(2)
-  }
-  muxerInit.maxInboundStreams = n
-  muxerInit.maxOutboundStreams = n
+// Many idle streams for `yamuxctl bench` (default limits: 1,000 inbound and
+// 1,000 outbound streams).
+if (env.maxStreams !== undefined) {
+  muxerInit.maxInboundStreams = env.maxStreams
+  muxerInit.maxOutboundStreams = env.maxStreams
 }
 
 // Loaded after the polyfill and the argument check.
@@ -143,19 +133,18 @@ class SocketConnection extends AbstractMultiaddrConnection {
 
 let muxer = null
 let conn = null
-let sessionClosed = false
 let closingLocally = false
-let resolveSession
-const sessionReady = new Promise((resolve) => { resolveSession = resolve })
+const { ready: sessionReady, setUp: resolveSession, closed: reportClosed } = core.sessionLife()
 
-const streams = new Map() // wire id -> state
-const defaults = { accept: true, read: true, echo: true }
-
-function reportClosed (reason) {
-  if (sessionClosed) return
-  sessionClosed = true
-  emit({ event: 'closed', reason })
-}
+const table = core.streamTable({
+  ready: sessionReady,
+  write: writeAll,
+  close: (st) => st.stream.close(),
+  pause: pauseStream,
+  resume: resumeStream,
+  extraDefaults: { accept: true }
+})
+const { defaults } = table
 
 function errorIsReset (st, err) {
   const s = st.stream
@@ -163,19 +152,14 @@ function errorIsReset (st, err) {
 }
 
 function newStreamState (stream, inbound) {
-  const st = {
-    id: stream.streamId,
-    stream,
-    inbound,
-    echo: inbound ? defaults.echo : false,
+  const st = table.add(stream.streamId, stream, inbound, {
     echoQueue: [], // Buffers to write back
     echoRunning: false,
     eof: false,
     sawFin: false,
     finished: false, // read side done (eof/reset/error)
     localReset: false
-  }
-  streams.set(st.id, st)
+  })
   stream.addEventListener('remoteCloseWrite', () => { st.sawFin = true })
   stream.addEventListener('close', () => {
     // keep the state for late commands; drop echo work
@@ -293,10 +277,7 @@ async function runEcho (st) {
 
 function onInboundStream (evt) {
   const stream = evt.detail
-  if (bench.mode() !== 'off') {
-    bench.serve(benchStream(stream)) // bench-serve sink/echo: no events
-    return
-  }
+  if (bench.serveInbound(benchStream(stream))) return // bench-serve sink/echo: no events
   const st = newStreamState(stream, true)
   emit({ event: 'accepted', stream: st.id })
 }
@@ -340,42 +321,12 @@ function startExtraSession (socket) {
   })
 }
 
-function hostPort (host, port) {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`
-}
-
-const sessions = sessionsLib.createSessions({
-  server: args.role === 'server',
-  startFirst: (socket) => startSession(socket, 'inbound'),
+const sessions = sessionsLib.startTransport({
+  args,
+  startFirst: (socket) => startSession(socket, args.role === 'server' ? 'inbound' : 'outbound'),
   startExtra: startExtraSession,
   logErr
 })
-
-if (args.role === 'server') {
-  const server = net.createServer({ allowHalfOpen: false })
-  server.on('error', (err) => {
-    logErr(`listen failed: ${err.message}`)
-    process.exit(1)
-  })
-  // Stays open: the first connection is the session, later ones are extra
-  // sessions once `accept-sessions` allowed them, and destroyed otherwise.
-  server.on('connection', sessions.onConnection)
-  server.listen(args.port, args.host, () => {
-    const a = server.address()
-    emit({ event: 'ready', addr: hostPort(a.address, a.port) })
-  })
-} else {
-  const socket = net.connect({ host: args.host, port: args.port })
-  socket.once('error', (err) => {
-    logErr(`connect failed: ${err.message}`)
-    process.exit(1)
-  })
-  socket.once('connect', () => {
-    socket.removeAllListeners('error')
-    startSession(socket, 'outbound')
-    emit({ event: 'ready', addr: hostPort(socket.localAddress, socket.localPort) })
-  })
-}
 
 // ---------------------------------------------------------------- benchmarks
 
@@ -412,14 +363,6 @@ const bench = benchLib.createBench({
 
 // ---------------------------------------------------------------- commands
 
-function getStream (cmd) {
-  return core.getStream(streams, cmd)
-}
-
-function forStreams (cmd, fn, setDefault) {
-  core.forStreams(streams, cmd, fn, setDefault)
-}
-
 const handlers = {
   async open () {
     await sessionReady
@@ -428,24 +371,9 @@ const handlers = {
     return { stream: st.id }
   },
 
-  async write (cmd) {
-    await sessionReady
-    const st = getStream(cmd)
-    const bytes = core.writeBytes(cmd)
-    await writeAll(st, bytes)
-    return { len: bytes.length }
-  },
-
-  async close (cmd) {
-    await sessionReady
-    const st = getStream(cmd)
-    await st.stream.close()
-    return {}
-  },
-
   async reset (cmd) {
     await sessionReady
-    const st = getStream(cmd)
+    const st = table.get(cmd)
     st.localReset = true
     st.stream.abort(new Error('reset by the conformance runner'))
     return {}
@@ -492,35 +420,7 @@ const handlers = {
     return {}
   },
 
-  async read (cmd) {
-    forStreams(cmd, resumeStream, () => { defaults.read = true })
-    return {}
-  },
-
-  async 'no-read' (cmd) {
-    forStreams(cmd, pauseStream, () => { defaults.read = false })
-    return {}
-  },
-
-  async echo (cmd) {
-    forStreams(cmd, (st) => {
-      if (cmd.stream !== undefined || st.inbound) st.echo = true
-    }, () => { defaults.echo = true })
-    return {}
-  },
-
-  async 'no-echo' (cmd) {
-    forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
-    return {}
-  },
-
-  'accept-sessions': sessions.acceptSessions,
-
-  crash: crash.command,
-
-  ...bench.handlers
+  ...table.handlers
 }
 
-crash.install(emit, logErr)
-
-core.runCommands(handlers, { errorMessage: (err) => `${err.name}: ${err.message}` })
+core.runAdapter(handlers, { logErr, sessions, bench, errorMessage: (err) => `${err.name}: ${err.message}` })

@@ -5,11 +5,9 @@
 // (socket -> session -> socket); streams are Duplex streams. stdout carries
 // NDJSON events only; the implementation's logger and ours go to stderr.
 
-const net = require('node:net')
 const util = require('node:util')
 const benchLib = require('../js-common/bench.cjs')
 const core = require('../js-common/core.cjs')
-const crash = require('../js-common/crash.cjs')
 const sessionsLib = require('../js-common/sessions.cjs')
 
 const { emit, EXIT_UNSUPPORTED } = core
@@ -27,31 +25,22 @@ try {
   process.exit(EXIT_UNSUPPORTED)
 }
 
+// Streams start from a fixed 256 KiB receive window and announce
+// maxStreamWindowSize - 256 KiB on open; a smaller YAMUX_WINDOW would make a
+// negative delta, which the header encoder cannot write.
+const env = core.envOrExit(logErr, { minWindow: 256 * 1024, windowWhy: 'the implementation needs' })
 // The implementation logs with console.log by default, i.e. to stdout.
 const config = { logger: (...a) => logErr('yamux-js:', util.format(...a)) }
-if (process.env.YAMUX_KEEPALIVE === '0') {
+if (env.keepAlive === false) {
   config.enableKeepAlive = false
 }
-if (process.env.YAMUX_WINDOW !== undefined && process.env.YAMUX_WINDOW !== '') {
-  const w = Number(process.env.YAMUX_WINDOW)
-  // Streams start from a fixed 256 KiB receive window and announce
-  // maxStreamWindowSize - 256 KiB on open; a smaller value would make a
-  // negative delta, which the header encoder cannot write.
-  if (!Number.isInteger(w) || w < 256 * 1024 || w > 2 ** 32 - 1) {
-    logErr(`YAMUX_WINDOW=${process.env.YAMUX_WINDOW} is not supported (the implementation needs 262144..4294967295)`)
-    process.exit(EXIT_UNSUPPORTED)
-  }
-  config.maxStreamWindowSize = w
+if (env.window !== undefined) {
+  config.maxStreamWindowSize = env.window
 }
-// Set by `yamuxctl bench` to hold many idle streams: the session resets an
-// inbound stream once it tracks more than acceptBacklog (default 256) streams.
-if (process.env.YAMUX_MAX_STREAMS !== undefined && process.env.YAMUX_MAX_STREAMS !== '') {
-  const n = Number(process.env.YAMUX_MAX_STREAMS)
-  if (!Number.isSafeInteger(n) || n < 0) {
-    logErr(`YAMUX_MAX_STREAMS=${process.env.YAMUX_MAX_STREAMS} is not a number`)
-    process.exit(2)
-  }
-  config.acceptBacklog = n
+// Many idle streams for `yamuxctl bench`: the session resets an inbound
+// stream once it tracks more than acceptBacklog (default 256) streams.
+if (env.maxStreams !== undefined) {
+  config.acceptBacklog = env.maxStreams
 }
 
 // The Client constructor takes no inbound-stream callback; the callback is
@@ -70,36 +59,29 @@ class AcceptingClient extends yamuxjs.Client {
 let session = null
 let sessionErrors = 0
 let lastSessionError = null
-let sessionClosed = false
-let resolveSession
-const sessionReady = new Promise((resolve) => { resolveSession = resolve })
+const { ready: sessionReady, setUp: resolveSession, closed: reportClosed } = core.sessionLife()
 
-const streams = new Map() // wire id -> state
-const defaults = { read: true, echo: true }
-
-function reportClosed (reason) {
-  if (sessionClosed) return
-  sessionClosed = true
-  emit({ event: 'closed', reason })
-}
+const table = core.streamTable({
+  ready: sessionReady,
+  write: queueWrite,
+  close: closeAfterWrites,
+  pause: (st) => st.stream.pause(),
+  resume: (st) => st.stream.resume()
+})
+const { defaults } = table
 
 function isResetError (err) {
   return err?.message === 'connection reset'
 }
 
 function newStreamState (stream, inbound) {
-  const st = {
-    id: stream.ID(),
-    stream,
-    inbound,
-    echo: inbound ? defaults.echo : false,
+  const st = table.add(stream.ID(), stream, inbound, {
     writes: Promise.resolve(), // chain of this stream's writes, in order
     pendingErrors: [], // errors emitted while a write is in progress
     writing: 0,
     eof: false,
     halfClosedByEcho: false
-  }
-  streams.set(st.id, st)
+  })
   stream.on('error', (err) => {
     if (st.writing > 0) st.pendingErrors.push(err)
     if (isResetError(err)) {
@@ -155,16 +137,9 @@ function closeAfterWrites (st) {
 // ---------------------------------------------------------------- session
 
 function onInboundStream (stream) {
-  if (bench.mode() !== 'off') {
-    bench.serve(benchStream(stream)) // bench-serve sink/echo: no events
-    return
-  }
+  if (bench.serveInbound(benchStream(stream))) return // bench-serve sink/echo: no events
   const st = newStreamState(stream, true)
   emit({ event: 'accepted', stream: st.id })
-}
-
-function hostPort (host, port) {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`
 }
 
 function startSession (socket) {
@@ -228,38 +203,12 @@ function startExtraSession (socket) {
   socket.pipe(s).pipe(socket)
 }
 
-const sessions = sessionsLib.createSessions({
-  server: args.role === 'server',
+const sessions = sessionsLib.startTransport({
+  args,
   startFirst: startSession,
   startExtra: startExtraSession,
   logErr
 })
-
-if (args.role === 'server') {
-  const server = net.createServer()
-  server.on('error', (err) => {
-    logErr(`listen failed: ${err.message}`)
-    process.exit(1)
-  })
-  // Stays open: the first connection is the session, later ones are extra
-  // sessions once `accept-sessions` allowed them, and destroyed otherwise.
-  server.on('connection', sessions.onConnection)
-  server.listen(args.port, args.host, () => {
-    const a = server.address()
-    emit({ event: 'ready', addr: hostPort(a.address, a.port) })
-  })
-} else {
-  const socket = net.connect({ host: args.host, port: args.port })
-  socket.once('error', (err) => {
-    logErr(`connect failed: ${err.message}`)
-    process.exit(1)
-  })
-  socket.once('connect', () => {
-    socket.removeAllListeners('error')
-    startSession(socket)
-    emit({ event: 'ready', addr: hostPort(socket.localAddress, socket.localPort) })
-  })
-}
 
 // ---------------------------------------------------------------- benchmarks
 
@@ -320,14 +269,6 @@ const bench = benchLib.createBench({
 
 // ---------------------------------------------------------------- commands
 
-function getStream (cmd) {
-  return core.getStream(streams, cmd)
-}
-
-function forStreams (cmd, fn, setDefault) {
-  core.forStreams(streams, cmd, fn, setDefault)
-}
-
 const handlers = {
   async open () {
     await sessionReady
@@ -336,20 +277,6 @@ const handlers = {
     if (sessionErrors > before) throw lastSessionError
     const st = newStreamState(stream, false)
     return { stream: st.id }
-  },
-
-  async write (cmd) {
-    await sessionReady
-    const st = getStream(cmd)
-    const bytes = core.writeBytes(cmd)
-    await queueWrite(st, bytes)
-    return { len: bytes.length }
-  },
-
-  async close (cmd) {
-    await sessionReady
-    await closeAfterWrites(getStream(cmd))
-    return {}
   },
 
   async reset () {
@@ -379,35 +306,7 @@ const handlers = {
     return { unsupported: 'streams are handed to the onStream callback as their SYN arrives; there is no accept call or backlog to hold them' }
   },
 
-  async read (cmd) {
-    forStreams(cmd, (st) => st.stream.resume(), () => { defaults.read = true })
-    return {}
-  },
-
-  async 'no-read' (cmd) {
-    forStreams(cmd, (st) => st.stream.pause(), () => { defaults.read = false })
-    return {}
-  },
-
-  async echo (cmd) {
-    forStreams(cmd, (st) => {
-      if (cmd.stream !== undefined || st.inbound) st.echo = true
-    }, () => { defaults.echo = true })
-    return {}
-  },
-
-  async 'no-echo' (cmd) {
-    forStreams(cmd, (st) => { st.echo = false }, () => { defaults.echo = false })
-    return {}
-  },
-
-  'accept-sessions': sessions.acceptSessions,
-
-  crash: crash.command,
-
-  ...bench.handlers
+  ...table.handlers
 }
 
-crash.install(emit, logErr)
-
-core.runCommands(handlers)
+core.runAdapter(handlers, { logErr, sessions, bench })

@@ -4,7 +4,7 @@
 
 use crate::bench;
 use crate::proto::{self, emit, error, ok, parse_line, unsupported, Command, Request};
-use crate::stream::{self, StreamCtl, WCmd};
+use crate::stream::{self, AsIo, StreamCtl, WCmd};
 use crate::{Args, Driver, MuxStream, Outcome, Role, SessionEvents};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -201,7 +201,7 @@ where
         let reason = loop {
             match rx.recv().await {
                 Some(Msg::Inbound(s)) => {
-                    tokio::spawn(silent_echo(s));
+                    tokio::spawn(silent_echo(AsIo(s)));
                 }
                 Some(Msg::Closed(reason)) => break reason,
                 Some(_) => {}
@@ -310,7 +310,7 @@ struct Core<D: Driver> {
     /// `bench-serve`: how inbound streams are served.
     serve_mode: bench::ServeMode,
     /// Streams kept by `bench-hold`.
-    held: Arc<Mutex<Vec<D::Stream>>>,
+    held: Arc<Mutex<Vec<AsIo<D::Stream>>>>,
     /// Server role: tells the listener task how many more connections
     /// `accept-sessions` allows. `None` in the client role.
     more_sessions: Option<mpsc::UnboundedSender<u64>>,
@@ -347,7 +347,7 @@ impl<D: Driver> Core<D> {
             Msg::StdinEof => {}
             Msg::Inbound(s) => {
                 if self.serve_mode != bench::ServeMode::Off {
-                    tokio::spawn(bench::serve(s, self.serve_mode));
+                    tokio::spawn(bench::serve(AsIo(s), self.serve_mode));
                 } else if *self.accepting.borrow() {
                     self.accept(s);
                 } else {
@@ -389,7 +389,10 @@ impl<D: Driver> Core<D> {
                 };
                 let held = self.held.clone();
                 tokio::spawn(async move {
-                    let open = move || driver.open();
+                    let open = move || {
+                        let opened = driver.open();
+                        async move { opened.await.map(AsIo) }
+                    };
                     emit(reply(bench::client(cmd, open, held).await));
                 });
             }

@@ -3,16 +3,19 @@
 //! per-stream bookkeeping of echo mode (accept, read, echo, half-close).
 //!
 //! An adapter supplies a [`Driver`] (open / ping / goaway / session-close
-//! through the implementation's API) and a [`MuxStream`] (a stream handle with
-//! tokio I/O traits), and calls [`run`].
+//! through the implementation's API) and a [`MuxStream`] (the
+//! implementation's stream with tokio I/O traits, and how it tells FIN from
+//! reset), and calls [`run`].
 
 mod args;
 pub mod bench;
 mod core;
+mod polled;
 mod proto;
 mod stream;
 
 pub use args::{parse_args, Args, ArgsError, Role};
+pub use polled::{spawn_polled, PolledSession, Reply, Requests};
 pub use proto::{
     emit, hex_decode, hex_encode, parse_line, pattern, unsupported, BadRequest, Command, Request,
 };
@@ -22,7 +25,8 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
@@ -37,6 +41,21 @@ pub enum Outcome<T> {
     Err(String),
     /// The implementation's API cannot do this; the text says why.
     Unsupported(String),
+}
+
+impl<T> From<Result<T, String>> for Outcome<T> {
+    fn from(r: Result<T, String>) -> Self {
+        match r {
+            Ok(v) => Outcome::Ok(v),
+            Err(e) => Outcome::Err(e),
+        }
+    }
+}
+
+/// A [`BoxFut`] that is ready at once with `v` (an answer known without
+/// asking the implementation, e.g. `Outcome::Unsupported`).
+pub fn ready<T: Send + 'static>(v: T) -> BoxFut<T> {
+    Box::pin(std::future::ready(v))
 }
 
 /// How a stream's read side ended, or why an operation failed.
@@ -59,8 +78,16 @@ pub struct EndCtx {
     pub session_alive: bool,
 }
 
-/// A stream handle of the implementation under test.
-pub trait MuxStream: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+/// A stream handle of the implementation under test, as the command loop
+/// uses it. Usually a newtype around the implementation's stream (the orphan
+/// rule), which only has to say what is specific to it: the wire id, how a
+/// read's end and an I/O error are told apart, and how it is reset. Reads,
+/// writes, flushes and half-closes go to [`MuxStream::io`].
+pub trait MuxStream: Unpin + Send + Sized + 'static {
+    /// The implementation's stream with tokio's I/O traits.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The stream every read and write goes to.
+    fn io(&mut self) -> &mut Self::Io;
     /// The wire stream id.
     fn id(&self) -> u32;
     /// A read returned 0 bytes: FIN, reset, or something else?
@@ -72,6 +99,15 @@ pub trait MuxStream: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
     fn reset(self) -> Result<(), String> {
         drop(self);
         Ok(())
+    }
+    /// One read of [`MuxStream::io`]; an adapter overrides it to watch its
+    /// implementation's reads (diagnostics on stderr).
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.io()).poll_read(cx, buf)
+    }
+    /// One write of [`MuxStream::io`]; overridden like `poll_read`.
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(self.io()).poll_write(cx, buf)
     }
 }
 

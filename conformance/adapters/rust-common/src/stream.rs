@@ -14,8 +14,8 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
-use tokio::io::ReadBuf;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -91,8 +91,7 @@ impl<S: MuxStream> Shared<S> {
     async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| {
             let mut rb = ReadBuf::new(&mut *buf);
-            let mut s = self.lock();
-            match Pin::new(&mut *s).poll_read(cx, &mut rb) {
+            match self.lock().poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Pending => Poll::Pending,
@@ -107,7 +106,7 @@ impl<S: MuxStream> Shared<S> {
         let mut off = 0;
         loop {
             let rest = data.get(off..).unwrap_or_default();
-            let step = poll_fn(|cx| Pin::new(&mut *self.lock()).poll_write(cx, rest));
+            let step = poll_fn(|cx| self.lock().poll_write(cx, rest));
             let r = tokio::select! {
                 biased;
                 r = step => r,
@@ -126,7 +125,7 @@ impl<S: MuxStream> Shared<S> {
                 break;
             }
         }
-        let flush = poll_fn(|cx| Pin::new(&mut *self.lock()).poll_flush(cx));
+        let flush = poll_fn(|cx| Pin::new(self.lock().io()).poll_flush(cx));
         tokio::select! {
             biased;
             r = flush => r.map_err(|e| WriteErr::Io(off, e)),
@@ -138,7 +137,7 @@ impl<S: MuxStream> Shared<S> {
 
     /// Half-closes the write side (the implementation's shutdown / close).
     async fn shutdown(&self, cancel: &mut Cancel) -> Result<(), WriteErr> {
-        let step = poll_fn(|cx| Pin::new(&mut *self.lock()).poll_shutdown(cx));
+        let step = poll_fn(|cx| Pin::new(self.lock().io()).poll_shutdown(cx));
         tokio::select! {
             biased;
             r = step => match r {
@@ -152,6 +151,40 @@ impl<S: MuxStream> Shared<S> {
                 Err(WriteErr::Cancelled(0, c.ok().and_then(|c| *c).unwrap_or(RESET_REASON)))
             }
         }
+    }
+}
+
+/// A [`MuxStream`] as a tokio I/O object, for the code that drives a stream
+/// without the per-stream tasks (the benchmark commands, the echo of extra
+/// sessions): reads and writes go through the stream's `poll_read` and
+/// `poll_write`, flushes and half-closes to its handle.
+pub(crate) struct AsIo<S>(pub S);
+
+impl<S: MuxStream> AsyncRead for AsIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_read(cx, buf)
+    }
+}
+
+impl<S: MuxStream> AsyncWrite for AsIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().0.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().0.io()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().0.io()).poll_shutdown(cx)
     }
 }
 

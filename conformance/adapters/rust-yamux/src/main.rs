@@ -5,15 +5,14 @@
 //! stream that `poll_next_inbound` yields to the shared command loop
 //! (`adapter_common`), which does the application side.
 
-use adapter_common::{BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents};
+use adapter_common::{
+    ready, spawn_polled, BoxFut, Driver, End, EndCtx, MuxStream, Outcome, PolledSession, Reply,
+    Requests, Role, SessionEvents,
+};
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 
 type Conn = yamux::Connection<Compat<TcpStream>>;
@@ -27,36 +26,15 @@ impl RsStream {
     }
 }
 
-impl AsyncRead for RsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for RsStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    /// futures-io `poll_close` on a yamux stream: sends FIN.
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
 impl MuxStream for RsStream {
+    type Io = Compat<yamux::Stream>;
+
+    /// futures-io `poll_close` on a yamux stream (tokio's `poll_shutdown`
+    /// through `compat`) sends FIN.
+    fn io(&mut self) -> &mut Self::Io {
+        &mut self.0
+    }
+
     fn id(&self) -> u32 {
         self.0.get_ref().id().val()
     }
@@ -102,13 +80,15 @@ impl MuxStream for RsStream {
 }
 
 enum Req {
-    Open(oneshot::Sender<Result<yamux::Stream, String>>),
-    Close(oneshot::Sender<Result<(), String>>),
+    Open(Reply<yamux::Stream>),
+    Close(Reply<()>),
 }
 
-struct RsDriver {
-    tx: mpsc::UnboundedSender<Req>,
-}
+/// Why `open` and `session-close` fail once the connection is over.
+const OPEN_GONE: &str = "the connection is closed";
+const CLOSE_GONE: &str = "the connection is already closed";
+
+struct RsDriver(Requests<Req>);
 
 impl Driver for RsDriver {
     type Stream = RsStream;
@@ -119,78 +99,57 @@ impl Driver for RsDriver {
     const NO_ACCEPT_UNSUPPORTED: Option<&'static str> = None;
 
     fn open(&self) -> BoxFut<Result<RsStream, String>> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(Req::Open(tx)).is_ok();
-        Box::pin(async move {
-            if !sent {
-                return Err("the connection is closed".into());
-            }
-            match rx.await {
-                Ok(r) => r.map(RsStream::new),
-                Err(_) => Err("the connection is closed".into()),
-            }
-        })
+        let opened = self.0.call(Req::Open, OPEN_GONE);
+        Box::pin(async move { opened.await.map(RsStream::new) })
     }
 
     fn ping(&self) -> BoxFut<Outcome<f64>> {
-        Box::pin(async {
-            Outcome::Unsupported(
-                "rust-yamux has no ping API; it sends its own pings (RTT measurement, every 10 s)"
-                    .into(),
-            )
-        })
+        ready(Outcome::Unsupported(
+            "rust-yamux has no ping API; it sends its own pings (RTT measurement, every 10 s)"
+                .into(),
+        ))
     }
 
     fn goaway(&self, _code: u32) -> BoxFut<Outcome<()>> {
-        Box::pin(async {
-            Outcome::Unsupported(
-                "rust-yamux has no API to send Go Away without closing; Connection::poll_close \
-                 sends it (code 0) while closing (use session-close)"
-                    .into(),
-            )
-        })
+        ready(Outcome::Unsupported(
+            "rust-yamux has no API to send Go Away without closing; Connection::poll_close \
+             sends it (code 0) while closing (use session-close)"
+                .into(),
+        ))
     }
 
     fn session_close(&self) -> BoxFut<Outcome<()>> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(Req::Close(tx)).is_ok();
-        Box::pin(async move {
-            if !sent {
-                return Outcome::Err("the connection is already closed".into());
-            }
-            match rx.await {
-                Ok(Ok(())) => Outcome::Ok(()),
-                Ok(Err(e)) => Outcome::Err(e),
-                Err(_) => Outcome::Err("the connection is already closed".into()),
-            }
-        })
+        self.0.outcome(Req::Close, CLOSE_GONE)
     }
 }
 
-/// Keeps polling the connection until it ends; then answers later requests
-/// with errors.
-async fn drive(
-    mut conn: Conn,
-    mut rx: mpsc::UnboundedReceiver<Req>,
-    events: SessionEvents<RsDriver>,
-) {
-    let mut opens: VecDeque<oneshot::Sender<Result<yamux::Stream, String>>> = VecDeque::new();
-    let mut closers: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
-    let mut requests_open = true;
-    let reason = poll_fn(|cx| {
-        while requests_open {
-            match rx.poll_recv(cx) {
-                Poll::Ready(Some(Req::Open(t))) => opens.push_back(t),
-                Poll::Ready(Some(Req::Close(t))) => closers.push(t),
-                Poll::Ready(None) => requests_open = false,
-                Poll::Pending => break,
-            }
+/// The connection, owned by the task that keeps polling it: `open` requests
+/// wait for `poll_new_outbound`, `session-close` ones for `poll_close`.
+/// Dropped when it is over; what still waits is then answered with the
+/// `*_GONE` errors.
+struct RsSession {
+    conn: Conn,
+    opens: VecDeque<Reply<yamux::Stream>>,
+    closers: Vec<Reply<()>>,
+}
+
+impl PolledSession for RsSession {
+    type Driver = RsDriver;
+    type Req = Req;
+
+    fn request(&mut self, req: Req, _cx: &mut Context<'_>) {
+        match req {
+            Req::Open(t) => self.opens.push_back(t),
+            Req::Close(t) => self.closers.push(t),
         }
-        if !closers.is_empty() {
-            return match conn.poll_close(cx) {
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>, events: &SessionEvents<RsDriver>) -> Poll<String> {
+        if !self.closers.is_empty() {
+            return match self.conn.poll_close(cx) {
                 Poll::Ready(r) => {
                     let r = r.map_err(|e| e.to_string());
-                    for t in closers.drain(..) {
+                    for t in self.closers.drain(..) {
                         let _ = t.send(r.clone());
                     }
                     Poll::Ready("closed locally (session-close)".to_string())
@@ -198,10 +157,10 @@ async fn drive(
                 Poll::Pending => Poll::Pending,
             };
         }
-        while !opens.is_empty() {
-            match conn.poll_new_outbound(cx) {
+        while !self.opens.is_empty() {
+            match self.conn.poll_new_outbound(cx) {
                 Poll::Ready(r) => {
-                    if let Some(t) = opens.pop_front() {
+                    if let Some(t) = self.opens.pop_front() {
                         let _ = t.send(r.map_err(|e| e.to_string()));
                     }
                 }
@@ -209,28 +168,11 @@ async fn drive(
             }
         }
         loop {
-            match conn.poll_next_inbound(cx) {
+            match self.conn.poll_next_inbound(cx) {
                 Poll::Ready(Some(Ok(s))) => events.inbound(RsStream::new(s)),
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(format!("connection error: {e}")),
                 Poll::Ready(None) => return Poll::Ready("connection closed".to_string()),
                 Poll::Pending => return Poll::Pending,
-            }
-        }
-    })
-    .await;
-    eprintln!("adapter: session over: {reason}");
-    events.closed(reason);
-    drop(conn);
-    for t in opens.drain(..) {
-        let _ = t.send(Err("the connection is closed".into()));
-    }
-    while let Some(req) = rx.recv().await {
-        match req {
-            Req::Open(t) => {
-                let _ = t.send(Err("the connection is closed".into()));
-            }
-            Req::Close(t) => {
-                let _ = t.send(Err("the connection is already closed".into()));
             }
         }
     }
@@ -254,9 +196,11 @@ fn main() {
             cfg.set_max_connection_receive_window(None);
             cfg.set_max_num_streams(n);
         }
-        let conn = yamux::Connection::new(tcp.compat(), cfg, mode);
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(drive(conn, rx, events));
-        RsDriver { tx }
+        let session = RsSession {
+            conn: yamux::Connection::new(tcp.compat(), cfg, mode),
+            opens: VecDeque::new(),
+            closers: Vec::new(),
+        };
+        RsDriver(spawn_polled(session, events))
     })
 }

@@ -7,16 +7,15 @@
 //! the session's own methods. The application side is `adapter_common`.
 
 use adapter_common::{
-    env_keepalive, env_window, BoxFut, Driver, End, EndCtx, MuxStream, Outcome, Role, SessionEvents,
+    env_keepalive, env_window, ready, spawn_polled, BoxFut, Driver, End, EndCtx, MuxStream,
+    Outcome, PolledSession, Reply, Requests, Role, SessionEvents,
 };
 use futures::Stream;
-use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
 use tokio_yamux::stream::StreamState;
 use tokio_yamux::{Config, Session, StreamHandle};
 
@@ -36,12 +35,20 @@ impl TyStream {
     }
 }
 
-impl AsyncRead for TyStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+impl MuxStream for TyStream {
+    type Io = StreamHandle;
+
+    /// Flushes and half-closes go to the handle: `StreamHandle::poll_shutdown`
+    /// sends `WindowUpdate|FIN`.
+    fn io(&mut self) -> &mut StreamHandle {
+        &mut self.handle
+    }
+
+    fn id(&self) -> u32 {
+        self.handle.id()
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.handle).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
@@ -56,14 +63,8 @@ impl AsyncRead for TyStream {
         }
         r
     }
-}
 
-impl AsyncWrite for TyStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.handle).poll_write(cx, buf);
         // stderr diagnostics for flow-control stalls (the runner keeps them).
         match (&r, self.waiting) {
@@ -88,21 +89,6 @@ impl AsyncWrite for TyStream {
             _ => {}
         }
         r
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.handle).poll_flush(cx)
-    }
-
-    /// `StreamHandle::poll_shutdown`: sends `WindowUpdate|FIN`.
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.handle).poll_shutdown(cx)
-    }
-}
-
-impl MuxStream for TyStream {
-    fn id(&self) -> u32 {
-        self.handle.id()
     }
 
     /// tokio-yamux reports a reset as a `ConnectionReset` error, so `Ok(0)`
@@ -136,40 +122,15 @@ impl MuxStream for TyStream {
 }
 
 enum Req {
-    Open(oneshot::Sender<Result<StreamHandle, String>>),
-    GoAway(oneshot::Sender<Result<(), String>>),
-    Close(oneshot::Sender<Result<(), String>>),
+    Open(Reply<StreamHandle>),
+    GoAway(Reply<()>),
+    Close(Reply<()>),
 }
 
-struct TyDriver {
-    tx: mpsc::UnboundedSender<Req>,
-}
+/// Why every request fails once the session is over.
+const GONE: &str = "the session is over";
 
-impl TyDriver {
-    fn request<T: Send + 'static>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Req,
-    ) -> BoxFut<Result<T, String>> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(make(tx)).is_ok();
-        Box::pin(async move {
-            if !sent {
-                return Err("the session is over".into());
-            }
-            rx.await
-                .unwrap_or_else(|_| Err("the session is over".into()))
-        })
-    }
-}
-
-fn outcome(fut: BoxFut<Result<(), String>>) -> BoxFut<Outcome<()>> {
-    Box::pin(async move {
-        match fut.await {
-            Ok(()) => Outcome::Ok(()),
-            Err(e) => Outcome::Err(e),
-        }
-    })
-}
+struct TyDriver(Requests<Req>);
 
 impl Driver for TyDriver {
     type Stream = TyStream;
@@ -181,80 +142,61 @@ impl Driver for TyDriver {
     );
 
     fn open(&self) -> BoxFut<Result<TyStream, String>> {
-        let fut = self.request(Req::Open);
-        Box::pin(async move { fut.await.map(TyStream::new) })
+        let opened = self.0.call(Req::Open, GONE);
+        Box::pin(async move { opened.await.map(TyStream::new) })
     }
 
     fn ping(&self) -> BoxFut<Outcome<f64>> {
-        Box::pin(async {
-            Outcome::Unsupported(
-                "tokio-yamux has no public ping API; it pings only as keep-alive (every 30 s by default)"
-                    .into(),
-            )
-        })
+        ready(Outcome::Unsupported(
+            "tokio-yamux has no public ping API; it pings only as keep-alive (every 30 s by default)"
+                .into(),
+        ))
     }
 
     fn goaway(&self, code: u32) -> BoxFut<Outcome<()>> {
         if code != 0 {
-            return Box::pin(async move {
-                Outcome::Unsupported(format!(
-                    "tokio-yamux's public Session::send_go_away sends code 0 only (asked for {code})"
-                ))
-            });
+            return ready(Outcome::Unsupported(format!(
+                "tokio-yamux's public Session::send_go_away sends code 0 only (asked for {code})"
+            )));
         }
-        outcome(self.request(Req::GoAway))
+        self.0.outcome(Req::GoAway, GONE)
     }
 
     fn session_close(&self) -> BoxFut<Outcome<()>> {
-        outcome(self.request(Req::Close))
+        self.0.outcome(Req::Close, GONE)
     }
 }
 
-/// Keeps polling the session until it ends; then answers later requests
-/// with errors.
-async fn drive(
-    mut session: Session<TcpStream>,
-    mut rx: mpsc::UnboundedReceiver<Req>,
-    events: SessionEvents<TyDriver>,
-) {
-    let mut requests_open = true;
-    let reason = poll_fn(|cx| {
-        while requests_open {
-            match rx.poll_recv(cx) {
-                Poll::Ready(Some(Req::Open(t))) => {
-                    let _ = t.send(session.open_stream().map_err(|e| e.to_string()));
-                }
-                Poll::Ready(Some(Req::GoAway(t))) => {
-                    let _ = t.send(session.send_go_away(cx).map_err(|e| e.to_string()));
-                }
-                Poll::Ready(Some(Req::Close(t))) => {
-                    let _ = t.send(session.shutdown(cx).map_err(|e| e.to_string()));
-                }
-                Poll::Ready(None) => requests_open = false,
-                Poll::Pending => break,
+/// The session, owned by the task that keeps polling it as a `Stream` of
+/// inbound handles; it answers every request at once with its own methods.
+struct TySession(Session<TcpStream>);
+
+impl PolledSession for TySession {
+    type Driver = TyDriver;
+    type Req = Req;
+
+    fn request(&mut self, req: Req, cx: &mut Context<'_>) {
+        let session = &mut self.0;
+        match req {
+            Req::Open(t) => {
+                let _ = t.send(session.open_stream().map_err(|e| e.to_string()));
+            }
+            Req::GoAway(t) => {
+                let _ = t.send(session.send_go_away(cx).map_err(|e| e.to_string()));
+            }
+            Req::Close(t) => {
+                let _ = t.send(session.shutdown(cx).map_err(|e| e.to_string()));
             }
         }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>, events: &SessionEvents<TyDriver>) -> Poll<String> {
         loop {
-            match Pin::new(&mut session).poll_next(cx) {
+            match Pin::new(&mut self.0).poll_next(cx) {
                 Poll::Ready(Some(Ok(h))) => events.inbound(TyStream::new(h)),
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(format!("session error: {e}")),
                 Poll::Ready(None) => return Poll::Ready("session ended".to_string()),
                 Poll::Pending => return Poll::Pending,
-            }
-        }
-    })
-    .await;
-    eprintln!("adapter: session over: {reason}");
-    events.closed(reason);
-    drop(session);
-    while let Some(req) = rx.recv().await {
-        let over = "the session is over".to_string();
-        match req {
-            Req::Open(t) => {
-                let _ = t.send(Err(over));
-            }
-            Req::GoAway(t) | Req::Close(t) => {
-                let _ = t.send(Err(over));
             }
         }
     }
@@ -289,8 +231,6 @@ fn main() {
             Role::Server => Session::new_server(tcp, cfg),
             Role::Client => Session::new_client(tcp, cfg),
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(drive(session, rx, events));
-        TyDriver { tx }
+        TyDriver(spawn_polled(TySession(session), events))
     })
 }
