@@ -234,7 +234,7 @@ enum Op {
 
 /// The harness's own view of one stream incarnation: what the tracker
 /// cannot see from the wire. The credit both ways is the tracker's ledger
-/// (see [`Harness::credit`]).
+/// (see [`Model::credit`]).
 #[derive(Debug)]
 struct Model {
     outbound: bool,
@@ -276,6 +276,18 @@ impl Model {
             content_known: true,
             acked: false,
         }
+    }
+
+    /// The send credit of `side` from `st`, the tracker's stats of this
+    /// stream's id, as the connection must hold it: for `side` `us` its
+    /// send credit, for the peer its receive window (the ledger plus the
+    /// Data the connection rightly discarded after the peer's FIN, which
+    /// the ledger charged). `None` when the stats are not this
+    /// incarnation's ([`Model::tracked`]).
+    fn credit(&self, st: &StreamStats, side: Side, us: Side) -> Option<i64> {
+        let credit = st.send_credit(side).filter(|_| self.tracked)?;
+        let discarded = if side == us { 0 } else { self.after_fin };
+        Some(credit + discarded as i64)
     }
 }
 
@@ -533,23 +545,13 @@ impl Harness {
         }
     }
 
-    /// The send credit of `side` on the connection's stream `id`, from the
-    /// tracker's ledger as the connection must hold it: `side` `us` is the
-    /// connection's send credit, the peer's its receive window (plus the
-    /// Data it rightly discarded after the peer's FIN, which the ledger
-    /// charged). `None` for a stream the harness does not hold, or whose
-    /// stats in the tracker are not this incarnation's ([`Model::tracked`]).
-    fn credit(&self, id: u32, side: Side) -> Option<i64> {
-        let m = self.streams.get(&id).filter(|m| m.tracked)?;
-        let credit = self.tracker.stream(id)?.send_credit(side)?;
-        let discarded = if side == self.us { 0 } else { m.after_fin };
-        Some(credit + discarded as i64)
-    }
-
-    /// [`Harness::credit`] as a length to pick Data and Window Update
-    /// frames by; 256 KiB, the window of a new stream, where it is unknown.
+    /// [`Model::credit`] of the stream `id` as a length to pick Data and
+    /// Window Update frames by; 256 KiB, the window of a new stream, where
+    /// it is unknown (a stream the harness does not hold, or untracked).
     fn window(&self, id: u32, side: Side) -> u32 {
-        self.credit(id, side).map_or(INITIAL_WINDOW, |c| {
+        let m = self.streams.get(&id);
+        let credit = m.and_then(|m| m.credit(self.tracker.stream(id)?, side, self.us));
+        credit.map_or(INITIAL_WINDOW, |c| {
             u32::try_from(c.max(0)).unwrap_or(u32::MAX)
         })
     }
@@ -886,14 +888,12 @@ impl Harness {
                 continue;
             };
             assert_eq!(info.outbound, m.outbound);
+            let st = self.tracker.stream(id);
             // Once the session is closed nothing is sent, and the tracker
             // may follow a new stream of this id: the peer's SYN that
             // ended the session.
             if !c.is_closed() {
-                let sent = self
-                    .tracker
-                    .stream(id)
-                    .map_or(0, |st| st.bytes[self.us.idx()]);
+                let sent = st.map_or(0, |st| st.bytes[self.us.idx()]);
                 assert_eq!(sent, m.written, "written bytes not queued at once");
             }
             if info.outbound && !info.acked && !info.reset {
@@ -918,14 +918,15 @@ impl Harness {
             if c.is_closed() {
                 continue;
             }
-            if let Some(window) = self.credit(id, self.us.other()) {
+            let credit = |side| st.and_then(|st| m.credit(st, side, self.us));
+            if let Some(window) = credit(self.us.other()) {
                 assert_eq!(
                     i64::from(info.recv_window),
                     window,
                     "receive window differs from the credit granted"
                 );
             }
-            if let Some(credit) = self.credit(id, self.us) {
+            if let Some(credit) = credit(self.us) {
                 assert_eq!(
                     i64::from(info.send_credit),
                     credit,
