@@ -11,10 +11,15 @@
 //! `ids.control`, `goaway.after`, ...; see [`judged`]); findings against the
 //! peer's frames are the harness's deliberate violations and are dropped.
 //!
-//! Beside it the harness keeps a model of every stream (credit both ways,
-//! bytes written, sent, received and read), built only from the frames it
-//! fed in and the frames the connection sent, for what the tracker cannot
-//! see from the wire. After every step it checks:
+//! The tracker's ledger of each stream is also the harness's: the credit
+//! both ways (`StreamStats::send_credit`, the connection being side `us`)
+//! picks the lengths of generated Data and Window Update frames and is what
+//! the connection's credit and window must equal, and its count of bytes
+//! sent gives the offset of the payload. Beside it the harness keeps a
+//! model of every stream for what the tracker cannot see from the wire:
+//! bytes the application wrote and read, the peer's bytes the connection
+//! took in or discarded, whether their content is known, the ACK. After
+//! every step it checks:
 //!
 //! - every byte sent decodes as whole frames with the codec; a SYN only when
 //!   the application opened the stream; frames only on streams the
@@ -24,10 +29,14 @@
 //! - no Data frame above the split size (`flow.max-frame`) or empty without
 //!   flags, and the payload is exactly the bytes the application wrote, in
 //!   order;
-//! - the connection's send credit and receive window equal the model's;
-//!   `0 <= buffered + receive window <= granted <= maximum window`
-//!   (`flow.*`); a peer that overruns the window, uses our parity, repeats a
-//!   SYN, or sends Data or SYN on id 0 ends the session (`errors.protocol`);
+//! - the connection's send credit and receive window equal the tracker's
+//!   ledger, where the tracker follows the stream from its SYN (see
+//!   [`Model::tracked`]); `0 <= buffered + receive window <= granted <=
+//!   maximum window` (`flow.*`); Data beyond the ledger's window, and only
+//!   that, is an overrun, a Window Update past 2^32 − 1 credit, and only
+//!   that, an overflow; a peer that overruns the window, overflows the
+//!   credit, uses our parity, repeats a SYN, or sends Data or SYN on id 0
+//!   ends the session (`errors.protocol`);
 //! - reads return exactly the bytes the peer sent, in order, and EOF only
 //!   after all of them;
 //! - bounded memory: buffered bytes per stream within the window, live
@@ -47,7 +56,7 @@ use yamux::frame::INITIAL_WINDOW;
 use yamux::frame::{Flags, Frame, FrameCodec, FrameType, GoAwayCode, Header, StreamId};
 use yamux::proto::{Connection, ReadResult, Role, CHUNK_OVERHEAD};
 use yamux::rules::Level;
-use yamux::tracker::{Finding, FindingKind, Side, Tracker};
+use yamux::tracker::{Finding, FindingKind, Side, StreamStats, Tracker};
 
 /// Most steps taken from one input.
 const MAX_STEPS: usize = 256;
@@ -223,20 +232,30 @@ enum Op {
     TransportClosed,
 }
 
-/// The harness's own view of one stream incarnation.
+/// The harness's own view of one stream incarnation: what the tracker
+/// cannot see from the wire. The credit both ways is the tracker's ledger
+/// (see [`Model::credit`]).
 #[derive(Debug)]
 struct Model {
     outbound: bool,
-    /// Our credit: 256 KiB + the peer's deltas − the Data we sent.
-    send_credit: u64,
+    /// The tracker's stats of this id are this incarnation's: its opening
+    /// SYN started them afresh (the tracker knew no stream of that id, or
+    /// only a finished one). Not so when the tracker already followed the
+    /// id as open: it adopted the id from the peer's frames without SYN, or
+    /// the peer's earlier SYN on it was ignored (`limits.replies`); the
+    /// tracker then keeps its stats (`stream.duplicate-syn`) and their
+    /// ledger is not this stream's, so the credit is not checked. Nor once
+    /// a SYN of the peer on the id restarted the stats (which ends the
+    /// session).
+    tracked: bool,
     /// Payload bytes the application wrote (accepted by `write`).
     written: u64,
-    /// Payload bytes seen in sent Data frames.
-    sent: u64,
-    /// The peer's credit: 256 KiB + our deltas − the Data it sent.
-    recv_credit: i64,
     /// Payload bytes of the peer accepted into the buffer.
     received: u64,
+    /// Payload bytes of the peer's Data after its FIN: the connection
+    /// discards them without charging its window (`stream.after-fin`), the
+    /// tracker's ledger charges them.
+    after_fin: u64,
     /// Payload bytes the application read.
     read: u64,
     /// Received payload is the peer pattern (false once raw bytes were fed).
@@ -246,18 +265,29 @@ struct Model {
 }
 
 impl Model {
-    fn new(outbound: bool) -> Model {
+    fn new(outbound: bool, tracked: bool) -> Model {
         Model {
             outbound,
-            send_credit: u64::from(INITIAL_WINDOW),
+            tracked,
             written: 0,
-            sent: 0,
-            recv_credit: i64::from(INITIAL_WINDOW),
             received: 0,
+            after_fin: 0,
             read: 0,
             content_known: true,
             acked: false,
         }
+    }
+
+    /// The send credit of `side` from `st`, the tracker's stats of this
+    /// stream's id, as the connection must hold it: for `side` `us` its
+    /// send credit, for the peer its receive window (the ledger plus the
+    /// Data the connection rightly discarded after the peer's FIN, which
+    /// the ledger charged). `None` when the stats are not this
+    /// incarnation's ([`Model::tracked`]).
+    fn credit(&self, st: &StreamStats, side: Side, us: Side) -> Option<i64> {
+        let credit = st.send_credit(side).filter(|_| self.tracked)?;
+        let discarded = if side == us { 0 } else { self.after_fin };
+        Some(credit + discarded as i64)
     }
 }
 
@@ -365,11 +395,7 @@ impl Harness {
         match op {
             Op::Data { stream, flags, len } => {
                 let id = self.pick(stream);
-                let window = self
-                    .c
-                    .stream_info(StreamId::new(id))
-                    .map_or(INITIAL_WINDOW, |s| s.recv_window);
-                let len = self.len(len, window);
+                let len = self.len(len, self.window(id, self.us.other()));
                 let offset = self.streams.get(&id).map_or(0, |m| m.received);
                 let body = payload(offset, len as usize, PEER_SALT);
                 let frame = Frame::data(StreamId::new(id), Flags::from_bits(flags.into()), body);
@@ -381,10 +407,7 @@ impl Harness {
                 delta,
             } => {
                 let id = self.pick(stream);
-                let credit = self
-                    .c
-                    .stream_info(StreamId::new(id))
-                    .map_or(INITIAL_WINDOW, |s| s.send_credit);
+                let credit = self.window(id, self.us);
                 let delta = match delta {
                     Delta::Zero => 0,
                     Delta::Small(n) => u32::from(n),
@@ -437,7 +460,8 @@ impl Harness {
                             "opened {id}, which is live"
                         );
                         assert!(before < self.config.max_ack_backlog);
-                        self.streams.insert(id, Model::new(true));
+                        // Tracked once its SYN is judged (`observe_sent`).
+                        self.streams.insert(id, Model::new(true, false));
                         self.opened_now = Some(id);
                     }
                     Ok(None) => assert_eq!(before, self.config.max_ack_backlog),
@@ -455,11 +479,7 @@ impl Harness {
             }
             Op::Write { stream, len } => {
                 let id = self.pick(stream);
-                let credit = self
-                    .c
-                    .stream_info(StreamId::new(id))
-                    .map_or(INITIAL_WINDOW, |s| s.send_credit);
-                let len = self.len(len, credit) as usize;
+                let len = self.len(len, self.window(id, self.us)) as usize;
                 let offset = self.streams.get(&id).map_or(0, |m| m.written);
                 let data = payload(offset, len, 0);
                 let len = data.len();
@@ -525,6 +545,17 @@ impl Harness {
         }
     }
 
+    /// [`Model::credit`] of the stream `id` as a length to pick Data and
+    /// Window Update frames by; 256 KiB, the window of a new stream, where
+    /// it is unknown (a stream the harness does not hold, or untracked).
+    fn window(&self, id: u32, side: Side) -> u32 {
+        let m = self.streams.get(&id);
+        let credit = m.and_then(|m| m.credit(self.tracker.stream(id)?, side, self.us));
+        credit.map_or(INITIAL_WINDOW, |c| {
+            u32::try_from(c.max(0)).unwrap_or(u32::MAX)
+        })
+    }
+
     /// A length relative to `window` (what is left of a window or credit).
     fn len(&self, len: DataLen, window: u32) -> u32 {
         match len {
@@ -556,13 +587,23 @@ impl Harness {
         // the connection queued before this frame, then the frame. What the
         // peer's frame breaks is deliberate.
         self.observe_sent();
-        let ts = self.now - self.start;
-        self.tracker.on_frame(self.us.other(), ts, &h);
-        self.tracker.take_findings();
-        let was_closed = self.c.is_closed();
-        let pre = self.c.stream_info(h.stream_id);
         let syn = h.flags.contains(Flags::SYN);
         let rst = h.flags.contains(Flags::RST);
+        let fresh = syn && self.fresh_open(id);
+        let ts = self.now - self.start;
+        // The credit change is the peer's (Data) or ours (Window Update).
+        let change = self.tracker.on_frame(self.us.other(), ts, &h).window;
+        self.tracker.take_findings();
+        if fresh {
+            // The tracker's stats of `id` are the new stream's now, not
+            // those of a stream the harness holds (if it holds one, the
+            // SYN ends the session).
+            if let Some(m) = self.streams.get_mut(&id) {
+                m.tracked = false;
+            }
+        }
+        let was_closed = self.c.is_closed();
+        let pre = self.c.stream_info(h.stream_id);
         if h.typ == FrameType::Ping && syn && !was_closed {
             self.ping_requests.push(h.length);
         }
@@ -597,7 +638,7 @@ impl Harness {
         // by this very frame, and is forgotten after the step then.
         let created = syn && pre.is_none();
         if created {
-            self.streams.insert(id, Model::new(false));
+            self.streams.insert(id, Model::new(false, fresh));
         }
         let live = (created && post.is_some()) || pre.is_some_and(|p| !p.reset);
         let overrun = matches!(
@@ -617,21 +658,30 @@ impl Harness {
         if h.flags.contains(Flags::ACK) && m.outbound {
             m.acked = true;
         }
+        // The credit before the frame, from the tracker's ledger of this
+        // incarnation (Data after the peer's FIN returns before it counts).
+        let before = change.filter(|_| m.tracked).map(|w| w.before);
         match h.typ {
             FrameType::Data if h.length > 0 => {
                 let remote_fin = pre.is_some_and(|p| p.remote_fin);
                 if remote_fin {
+                    m.after_fin += u64::from(h.length);
                     return;
                 }
-                if i64::from(h.length) > m.recv_credit {
+                let len = i64::from(h.length);
+                if let Some(window) = before {
                     assert!(
-                        overrun,
-                        "{h} beyond the window {} was accepted",
-                        m.recv_credit
+                        len <= window || overrun,
+                        "{h} beyond the window {window} was accepted"
                     );
+                    assert!(
+                        len > window || !overrun,
+                        "{h} within the window {window} was taken for an overrun"
+                    );
+                }
+                if overrun {
                     return;
                 }
-                m.recv_credit -= i64::from(h.length);
                 let budget = self.config.max_session_receive_buffer;
                 if held_before + body_len + CHUNK_OVERHEAD > budget {
                     // limits.receive-budget: the stream is reset, not fed.
@@ -653,11 +703,9 @@ impl Harness {
             }
             // length.rst: the Length of WU|RST is never credit.
             FrameType::WindowUpdate if h.length > 0 && !rst => {
-                let credit = m.send_credit + u64::from(h.length);
-                if credit > u64::from(u32::MAX) {
-                    assert!(overflow, "credit overflow not detected");
-                } else {
-                    m.send_credit = credit;
+                if let Some(credit) = before {
+                    let beyond = credit + i64::from(h.length) > i64::from(u32::MAX);
+                    assert_eq!(beyond, overflow, "{h} on credit {credit}: overflow");
                 }
             }
             _ => {}
@@ -705,14 +753,37 @@ impl Harness {
                 Err(e) => panic!("sent an undecodable frame: {e}"),
             };
             let h = f.header;
-            let before = self.tracker.stream(h.stream_id.val());
+            let id = h.stream_id.val();
+            let known = self.tracker.stream(id);
+            let fresh = h.flags.contains(Flags::SYN) && self.fresh_open(id);
+            let before = known.filter(|_| !fresh);
             let fin_before = before.is_some_and(|st| st.fin_sent(self.us));
+            // Payload bytes sent on the stream before this frame: the
+            // tracker counts them whether or not its ledger is known, and
+            // stats it kept from before this incarnation (see
+            // `Model::tracked`) hold none of ours, as only held streams
+            // get Data. (Stats the peer's SYN restarted under a held
+            // stream end the session: nothing is sent after.)
+            let sent = before.map_or(0, |st| st.bytes[self.us.idx()]);
             // A stream the tracker adopted from the peer's frames without
             // SYN (stream.unknown), never opened on the wire.
-            let adopted = before.is_some_and(|st| st.opener.is_none());
+            let adopted = known.is_some_and(|st| st.opener.is_none());
             self.judge(&h, adopted);
-            self.check_sent(&f, fin_before);
+            if fresh {
+                if let Some(m) = self.streams.get_mut(&id) {
+                    m.tracked = true;
+                }
+            }
+            self.check_sent(&f, fin_before, sent);
         }
+    }
+
+    /// Whether a SYN on `id` starts the tracker's stats of it afresh: it
+    /// follows no stream of that id, or only a finished one (then it
+    /// reports `ids.reuse`); on one it follows as open it reports
+    /// `stream.duplicate-syn` and keeps the stats.
+    fn fresh_open(&self, id: u32) -> bool {
+        self.tracker.stream(id).is_none_or(StreamStats::is_finished)
     }
 
     /// One frame of the connection through the tracker: a finding against
@@ -745,8 +816,8 @@ impl Harness {
     }
 
     /// What the tracker does not judge: the application's side of each
-    /// frame, and the model's bookkeeping.
-    fn check_sent(&mut self, f: &Frame, fin_before: bool) {
+    /// frame. `sent`: payload bytes sent on the stream before it.
+    fn check_sent(&mut self, f: &Frame, fin_before: bool, sent: u64) {
         let h = f.header;
         let id = h.stream_id.val();
         match h.typ {
@@ -770,34 +841,27 @@ impl Harness {
             FrameType::Data | FrameType::WindowUpdate => {}
         }
         let rst = h.flags.contains(Flags::RST);
-        let Some(m) = self.streams.get_mut(&id) else {
+        if !self.streams.contains_key(&id) {
             // Only refusing a stream the connection does not hold is allowed.
             assert!(
                 h.typ == FrameType::WindowUpdate && h.flags == Flags::RST && h.length == 0,
                 "{h} on a stream that is not live"
             );
             return;
-        };
+        }
         if h.flags.contains(Flags::SYN) {
             assert_eq!(self.opened_now, Some(id), "SYN not from open: {h}");
         }
         if h.typ == FrameType::Data {
-            let len = u64::from(h.length);
             assert!(h.length <= self.config.split_size, "frame above split size");
-            assert!(len > 0 || !h.flags.is_empty(), "empty data frame: {h}");
-            // The tracker judged flow.credit; the model must agree.
-            m.send_credit = m
-                .send_credit
-                .checked_sub(len)
-                .unwrap_or_else(|| panic!("{h} beyond the model's credit {}", m.send_credit));
+            assert!(h.length > 0 || !h.flags.is_empty(), "empty data frame: {h}");
+            // flow.credit is the tracker's.
             assert!(
-                is_payload(&f.body, m.sent, 0),
+                is_payload(&f.body, sent, 0),
                 "sent bytes differ from written"
             );
-            m.sent += len;
         } else if h.length > 0 {
             assert!(!rst, "RST with a delta: {h}");
-            m.recv_credit += i64::from(h.length);
         }
         if h.flags.contains(Flags::FIN) {
             assert!(!fin_before, "second FIN: {h}");
@@ -824,7 +888,14 @@ impl Harness {
                 continue;
             };
             assert_eq!(info.outbound, m.outbound);
-            assert_eq!(m.sent, m.written, "written bytes not queued at once");
+            let st = self.tracker.stream(id);
+            // Once the session is closed nothing is sent, and the tracker
+            // may follow a new stream of this id: the peer's SYN that
+            // ended the session.
+            if !c.is_closed() {
+                let sent = st.map_or(0, |st| st.bytes[self.us.idx()]);
+                assert_eq!(sent, m.written, "written bytes not queued at once");
+            }
             if info.outbound && !info.acked && !info.reset {
                 awaiting_ack += 1;
             }
@@ -847,17 +918,21 @@ impl Harness {
             if c.is_closed() {
                 continue;
             }
-            assert!(m.recv_credit >= 0, "negative receive window");
-            assert_eq!(
-                i64::from(info.recv_window),
-                m.recv_credit,
-                "receive window differs from the credit granted"
-            );
-            assert_eq!(
-                u64::from(info.send_credit),
-                m.send_credit,
-                "send credit differs from the peer's grants"
-            );
+            let credit = |side| st.and_then(|st| m.credit(st, side, self.us));
+            if let Some(window) = credit(self.us.other()) {
+                assert_eq!(
+                    i64::from(info.recv_window),
+                    window,
+                    "receive window differs from the credit granted"
+                );
+            }
+            if let Some(credit) = credit(self.us) {
+                assert_eq!(
+                    i64::from(info.send_credit),
+                    credit,
+                    "send credit differs from the peer's grants"
+                );
+            }
         }
         if !c.is_closed() {
             assert_eq!(c.ack_backlog(), awaiting_ack, "ack backlog counter");

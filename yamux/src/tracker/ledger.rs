@@ -186,6 +186,13 @@ impl StreamStats {
         self.rst[side.idx()]
     }
 
+    /// The send credit of `side`: 256 KiB plus the other side's Window
+    /// Update deltas minus the Data `side` sent (negative after an
+    /// overrun). `None` when the ledger is unknown (opening not seen).
+    pub fn send_credit(&self, side: Side) -> Option<i64> {
+        self.ledger_known.then_some(self.credit[side.idx()])
+    }
+
     fn update_phase(&mut self) {
         if matches!(self.phase, StreamPhase::Reset(_)) {
             return;
@@ -730,6 +737,8 @@ mod tests {
         );
         let st = t.stream(1).unwrap();
         assert_eq!(st.credit, [100, INITIAL + 1000]);
+        assert_eq!(st.send_credit(Side::A), Some(100));
+        assert_eq!(st.send_credit(Side::B), Some(INITIAL + 1000));
         assert_eq!(st.min_credit[0], 0);
         assert_eq!(st.zero_window[0], ms(3));
         assert!(t.findings().is_empty());
@@ -986,6 +995,7 @@ mod tests {
         assert_eq!(r.window, None);
         assert!(t.findings().is_empty());
         assert!(!t.stream(3).unwrap().ledger_known);
+        assert_eq!(t.stream(3).unwrap().send_credit(Side::A), None);
     }
 
     #[test]
