@@ -533,3 +533,59 @@ async fn an_adapter_killed_by_a_signal_is_a_crash() {
     let why = r[0].message.as_deref().unwrap_or("");
     assert!(why.contains("signal 11 (SIGSEGV)"), "{why}");
 }
+
+/// Answers every Window Update carrying FIN with one Window Update with
+/// `answer` flags on the same stream (ACK|FIN: accept and half-close in one
+/// frame; FIN alone: never accept); reads and skips everything else.
+async fn fin_answering_server(answer: u16) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut h = [0u8; 12];
+                while tcp.read_exact(&mut h).await.is_ok() {
+                    let (typ, flags) = (h[1], u16::from_be_bytes([h[2], h[3]]));
+                    let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+                    if typ == 0 {
+                        let mut body = vec![0u8; len as usize];
+                        if tcp.read_exact(&mut body).await.is_err() {
+                            break;
+                        }
+                    }
+                    if typ == 1 && flags & 0x4 != 0 {
+                        let mut reply = [0u8; 12];
+                        reply[1] = 1;
+                        reply[2..4].copy_from_slice(&answer.to_be_bytes());
+                        reply[4..8].copy_from_slice(&h[4..8]);
+                        if tcp.write_all(&reply).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_frame_with_ack_and_fin_answers_both_expectations() {
+    let suite = suite();
+    let mut o = opts(&["stream.close.fin-before-ack"]);
+    o.roles = vec![Role::Server];
+    let addr = fin_answering_server(0x2 | 0x4).await;
+    let results = run_all(&suite.cases, &Iut::Target(addr), &o).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Pass, "{:?} {:?}", r.failures, r.message);
+
+    // FIN alone answers the half-close but never the stream: the MUST
+    // step (stream.accept) fails, the FIN step does not.
+    let addr = fin_answering_server(0x4).await;
+    let results = run_all(&suite.cases, &Iut::Target(addr), &o).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Fail, "{:?}", r.failures);
+    assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+    assert_eq!((r.failures[0].step, r.failures[0].level), (3, Level::Must));
+    assert_eq!(r.failures[0].rule.map(|x| x.id()), Some("stream.accept"));
+}

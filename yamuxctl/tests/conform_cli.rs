@@ -170,3 +170,27 @@ fn matrix_of_the_reference_regenerates_identically() {
     assert!(second.status.success(), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_unreachable_target_and_a_client_role_target_are_one_line_and_exit_2() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    drop(l);
+    let out = yamuxctl()
+        .args(["conform", "--target", &addr])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    let out = yamuxctl()
+        .args(["conform", "--target", &addr, "--role", "client"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--role client needs an adapter"), "{err}");
+}

@@ -41,13 +41,12 @@ impl Peer {
     /// for the step that expects them.
     fn keep_residual(&mut self, pos: usize, seq: usize, mut f: Frame, p: &FramePattern) {
         self.residual.remove(&seq);
-        let known = Flags::from_bits(f.flags().bits() & Flags::KNOWN.bits());
-        let taken = match (p.flags, p.flags_any) {
-            (None, None) => return,
-            (all, any) => all.unwrap_or(Flags::NONE).union(Flags::from_bits(
-                known.bits() & any.unwrap_or(Flags::NONE).bits(),
-            )),
-        };
+        if p.flags.is_none() && p.flags_any.is_none() {
+            return;
+        }
+        let known = f.flags().intersection(Flags::KNOWN);
+        let any = p.flags_any.unwrap_or(Flags::NONE).intersection(known);
+        let taken = p.flags.unwrap_or(Flags::NONE).union(any);
         let rest = known.difference(taken);
         if rest.is_empty() {
             return;

@@ -122,6 +122,11 @@ impl Flags {
         Flags(self.0 | other.0)
     }
 
+    /// The bits in both sets.
+    pub const fn intersection(self, other: Flags) -> Flags {
+        Flags(self.0 & other.0)
+    }
+
     /// `self` without the bits of `other`.
     pub const fn difference(self, other: Flags) -> Flags {
         Flags(self.0 & !other.0)

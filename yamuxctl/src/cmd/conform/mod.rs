@@ -169,7 +169,8 @@ pub fn run(args: ConformArgs, mut io: Io) -> anyhow::Result<ExitCode> {
     // cases that drive the application through an adapter cannot run.
     let target = matches!(iut, Iut::Target(_));
     let mut not_run = String::new();
-    let cases: Vec<conformance::vector::Case> = if target {
+    let echo_only: Vec<conformance::vector::Case>;
+    let cases: &[conformance::vector::Case] = if target {
         if args.role.as_deref() == Some("client") {
             bail!("--role client needs an adapter: a --target is a yamux server, so only the server role runs against it");
         }
@@ -191,16 +192,17 @@ pub fn run(args: ConformArgs, mut io: Io) -> anyhow::Result<ExitCode> {
                 "not run against a --target: {clients} client-role runs (a target is a server) and {adapter_only} server runs that drive the application through an adapter (`yamuxctl conform --list --role server` shows which)\n"
             );
         }
-        suite
+        echo_only = suite
             .cases
             .iter()
             .filter(|c| !c.needs_adapter())
             .cloned()
-            .collect()
+            .collect();
+        &echo_only
     } else {
-        suite.cases.clone()
+        &suite.cases
     };
-    let selected = conformance::run::select(&cases, &opts);
+    let selected = conformance::run::select(cases, &opts);
     if selected.is_empty() {
         if target && !not_run.is_empty() {
             bail!(
@@ -234,7 +236,7 @@ pub fn run(args: ConformArgs, mut io: Io) -> anyhow::Result<ExitCode> {
         // Nothing can work against a target that does not answer: one line.
         let probe = rt.block_on(async {
             tokio::time::timeout(
-                std::time::Duration::from_secs(5),
+                conformance::liveness::PROBE_LIMIT,
                 tokio::net::TcpStream::connect(addr),
             )
             .await
@@ -242,11 +244,14 @@ pub fn run(args: ConformArgs, mut io: Io) -> anyhow::Result<ExitCode> {
         match probe {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => bail!("--target {addr}: cannot connect: {e}"),
-            Err(_) => bail!("--target {addr}: connecting timed out after 5 s"),
+            Err(_) => bail!(
+                "--target {addr}: connecting timed out after {} s",
+                conformance::liveness::PROBE_LIMIT.as_secs()
+            ),
         }
     }
     let start = std::time::Instant::now();
-    let results = rt.block_on(conformance::run::run_all(&cases, &iut, &opts));
+    let results = rt.block_on(conformance::run::run_all(cases, &iut, &opts));
     let elapsed = start.elapsed();
     let code = exit_code(&results, args.strict);
     if let Some(dead) = results
