@@ -589,3 +589,45 @@ async fn one_frame_with_ack_and_fin_answers_both_expectations() {
     assert_eq!((r.failures[0].step, r.failures[0].level), (3, Level::Must));
     assert_eq!(r.failures[0].rule.map(|x| x.id()), Some("stream.accept"));
 }
+
+/// Sends Go Away 0 after the first frame it reads, then reads on and
+/// answers nothing (a session that ended itself).
+async fn goaway_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut h = [0u8; 12];
+                if tcp.read_exact(&mut h).await.is_ok() {
+                    let mut ga = [0u8; 12];
+                    ga[1] = 3;
+                    let _ = tcp.write_all(&ga).await;
+                }
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = tcp.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_waits_in_vain_names_the_go_away_that_came_before() {
+    let suite = suite();
+    let mut o = opts(&["flow.recv.credit-after-read"]);
+    o.roles = vec![Role::Server];
+    let addr = goaway_server().await;
+    let results = run_all(&suite.cases, &Iut::Target(addr), &o).await;
+    let f = &results[0].failures[0];
+    assert!(f.actual.starts_with("no Window Update"), "{f:?}");
+    assert!(
+        f.actual
+            .ends_with("— the IUT had sent go-away code=0 (normal)"),
+        "{f:?}"
+    );
+}
