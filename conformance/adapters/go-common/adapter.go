@@ -75,8 +75,9 @@ func (c *command) unsupported(why string) {
 
 type job struct {
 	data  []byte
-	cmd   *command // nil for echo data and the automatic echo FIN
+	cmd   *command // nil for echo data, the automatic echo FIN and open's bytes
 	close bool
+	what  string // what a failure without cmd is reported as (default: echo)
 }
 
 type stream struct {
@@ -198,9 +199,13 @@ func (s *stream) writer() {
 		case j.cmd != nil:
 			j.cmd.ok(map[string]interface{}{"len": n})
 		case err != nil && !s.ms.IsReset(err):
-			what := "echo write"
-			if j.close {
+			what := j.what
+			switch {
+			case what != "":
+			case j.close:
 				what = "echo half-close"
+			default:
+				what = "echo write"
 			}
 			emit(map[string]interface{}{"event": "stream-error", "stream": s.id, "message": what + ": " + err.Error()})
 		}
@@ -225,7 +230,7 @@ func (s *stream) reader() {
 			echo := a.echoEnabled(s)
 			a.mu.Unlock()
 			if echo {
-				s.enqueue(job{data: data})
+				s.enqueue(job{data: data, what: "write after open"})
 			}
 		}
 		if err == nil {
@@ -405,9 +410,36 @@ func pattern(n int) []byte {
 	return b
 }
 
+// The bytes of a write: hex, or len pattern bytes.
+func (c *command) bytes() ([]byte, error) {
+	switch {
+	case c.Hex != nil:
+		d, err := hex.DecodeString(*c.Hex)
+		if err != nil {
+			return nil, fmt.Errorf("bad hex: %v", err)
+		}
+		return d, nil
+	case c.Len != nil && *c.Len >= 0:
+		return pattern(*c.Len), nil
+	default:
+		return nil, fmt.Errorf("write needs hex or len")
+	}
+}
+
 func (a *adapter) execute(c *command) {
 	switch c.Cmd {
 	case "open":
+		// with hex or len: written at once on the new stream, after the
+		// reply (a failure is reported as for echo data)
+		var data []byte
+		if c.Hex != nil || c.Len != nil {
+			d, err := c.bytes()
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			data = d
+		}
 		go func() {
 			ms, err := a.session().Open()
 			if err != nil {
@@ -416,6 +448,9 @@ func (a *adapter) execute(c *command) {
 			}
 			s := a.register(ms, true)
 			c.ok(map[string]interface{}{"stream": s.id})
+			if data != nil {
+				s.enqueue(job{data: data})
+			}
 			go s.reader()
 		}()
 	case "write":
@@ -423,19 +458,9 @@ func (a *adapter) execute(c *command) {
 		if s == nil {
 			return
 		}
-		var data []byte
-		switch {
-		case c.Hex != nil:
-			d, err := hex.DecodeString(*c.Hex)
-			if err != nil {
-				c.fail(fmt.Errorf("bad hex: %v", err))
-				return
-			}
-			data = d
-		case c.Len != nil && *c.Len >= 0:
-			data = pattern(*c.Len)
-		default:
-			c.fail(fmt.Errorf("write needs hex or len"))
+		data, err := c.bytes()
+		if err != nil {
+			c.fail(err)
 			return
 		}
 		s.enqueue(job{data: data, cmd: c})

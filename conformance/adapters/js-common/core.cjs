@@ -177,6 +177,16 @@ function streamTable ({ ready, write, close, pause, resume, extraDefaults = {} }
     return st
   }
   const get = (cmd) => getStream(streams, cmd)
+  // `open` with `hex` or `len`: writes them on the new stream in the
+  // background (the `open` reply does not wait; a failure is reported as a
+  // `stream-error` event). Throws before anything is opened if they are bad.
+  const openBytes = (cmd) => (cmd.hex === undefined && cmd.len === undefined ? null : writeBytes(cmd))
+  const writeOpened = (st, bytes) => {
+    if (bytes === null) return
+    write(st, bytes).catch((err) => {
+      emit({ event: 'stream-error', stream: st.id, message: `write after open failed: ${err?.name ?? 'Error'}: ${err?.message ?? err}` })
+    })
+  }
   const handlers = {
     async write (cmd) {
       await ready
@@ -214,7 +224,7 @@ function streamTable ({ ready, write, close, pause, resume, extraDefaults = {} }
       return {}
     }
   }
-  return { streams, defaults, add, get, handlers }
+  return { streams, defaults, add, get, openBytes, writeOpened, handlers }
 }
 
 // Runs one command through `handlers` and writes its reply. `errorMessage`

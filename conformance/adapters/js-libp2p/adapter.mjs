@@ -158,55 +158,71 @@ function newStreamState (stream, inbound) {
     eof: false,
     sawFin: false,
     finished: false, // read side done (eof/reset/error)
-    localReset: false
+    localReset: false,
+    reading: false
   })
   stream.addEventListener('remoteCloseWrite', () => { st.sawFin = true })
-  stream.addEventListener('close', () => {
+  stream.addEventListener('close', (evt) => {
     // keep the state for late commands; drop echo work
     st.echoQueue.length = 0
+    readEnded(st, evt.error)
   })
-  if (!defaults.read) pauseStream(st)
-  readLoop(st)
+  st.onMessage = (evt) => {
+    const bytes = toBytes(evt.data)
+    emit({ event: 'data', stream: st.id, hex: bytes.toString('hex') })
+    if (st.echo) {
+      st.echoQueue.push(Buffer.from(bytes))
+      runEcho(st)
+    }
+  }
+  st.onRemoteCloseWrite = () => readEnded(st)
+  if (defaults.read) resumeStream(st)
   return st
 }
 
+// Reading, the way the stream's own async iterator reads (the way libp2p
+// applications read): a 'message' listener reports every chunk, and the
+// read side ends at the peer's FIN ('remoteCloseWrite', which the muxer
+// raises before it hands over the payload of the same frame: a D|FIN's bytes
+// are lost to a reader, as they are to the iterator) or at the stream's
+// 'close'. Not reading is an application that holds the stream without
+// reading it: no 'message' listener, so the implementation buffers what
+// arrives (and returns credit for it as it arrives, which is its design)
+// up to its read-buffer limit. The stream's pause() is not used: it is an
+// explicit flow-control API that also stops the Window Updates.
 function pauseStream (st) {
-  const rs = st.stream.readStatus
-  if (rs === 'readable') st.stream.pause()
+  if (!st.reading) return
+  st.reading = false
+  st.stream.removeEventListener('message', st.onMessage)
+  st.stream.removeEventListener('remoteCloseWrite', st.onRemoteCloseWrite)
 }
 
 function resumeStream (st) {
-  const rs = st.stream.readStatus
-  if (rs === 'paused') st.stream.resume()
+  if (st.reading || st.finished) return
+  st.reading = true
+  // adding the listener makes the stream hand over what it buffered (in a
+  // microtask queued now; ours below runs after it)
+  st.stream.addEventListener('message', st.onMessage)
+  st.stream.addEventListener('remoteCloseWrite', st.onRemoteCloseWrite)
+  if (st.sawFin) queueMicrotask(() => readEnded(st))
 }
 
-// Reads the stream with the implementation's async iterator (the way
-// applications read a libp2p stream) and reports every chunk.
-async function readLoop (st) {
-  try {
-    for await (const chunk of st.stream) {
-      const bytes = toBytes(chunk)
-      emit({ event: 'data', stream: st.id, hex: bytes.toString('hex') })
-      if (st.echo) {
-        st.echoQueue.push(Buffer.from(bytes))
-        runEcho(st)
-      }
-    }
-    st.finished = true
-    if (st.sawFin) {
-      st.eof = true
-      emit({ event: 'eof', stream: st.id })
-      runEcho(st)
-    } else {
-      emit({ event: 'stream-error', stream: st.id, message: `stream ended without FIN (stream ${st.stream.status}, session ${muxer?.status})` })
-    }
-  } catch (err) {
-    st.finished = true
-    if (errorIsReset(st, err)) {
-      emit({ event: 'reset', stream: st.id })
-    } else {
-      emit({ event: 'stream-error', stream: st.id, message: `${err.name}: ${err.message}` })
-    }
+// The end of the read side: at FIN (eof) or at close (reset or error).
+function readEnded (st, err) {
+  if (st.finished) return
+  if (err === undefined && !st.reading) return // reported once reading resumes
+  st.finished = true
+  pauseStream(st)
+  if (err === undefined && st.sawFin) {
+    st.eof = true
+    emit({ event: 'eof', stream: st.id })
+    runEcho(st)
+  } else if (errorIsReset(st, err)) {
+    emit({ event: 'reset', stream: st.id })
+  } else if (err != null) {
+    emit({ event: 'stream-error', stream: st.id, message: `${err.name}: ${err.message}` })
+  } else {
+    emit({ event: 'stream-error', stream: st.id, message: `stream ended without FIN (stream ${st.stream.status}, session ${muxer?.status})` })
   }
 }
 
@@ -275,9 +291,25 @@ async function runEcho (st) {
 
 // ---------------------------------------------------------------- session
 
+// Inbound streams the application has not taken yet (`no-accept`). The
+// muxer has no accept call: it hands every new stream to its 'stream'
+// listener, as libp2p hands it to a protocol handler. An application that
+// does not take a stream holds it without reading it (the muxer buffers its
+// data); removing the listener instead would put the muxer in a state real
+// libp2p never enters (its early-stream list, limited to 10 streams).
+const held = []
+
 function onInboundStream (evt) {
   const stream = evt.detail
   if (bench.serveInbound(benchStream(stream))) return // bench-serve sink/echo: no events
+  if (!defaults.accept) {
+    held.push(stream)
+    return
+  }
+  takeInbound(stream)
+}
+
+function takeInbound (stream) {
   const st = newStreamState(stream, true)
   emit({ event: 'accepted', stream: st.id })
 }
@@ -286,7 +318,7 @@ function startSession (socket, direction) {
   socket.setNoDelay(true)
   conn = new SocketConnection(socket, direction)
   muxer = yamux(muxerInit)().createStreamMuxer(conn)
-  if (defaults.accept) muxer.addEventListener('stream', onInboundStream)
+  muxer.addEventListener('stream', onInboundStream)
   // The muxer has no event of its own for its end: a Go Away from the peer
   // or a protocol error closes it while TCP may stay open. Check after every
   // chunk the muxer has processed (its listener was added first).
@@ -364,10 +396,12 @@ const bench = benchLib.createBench({
 // ---------------------------------------------------------------- commands
 
 const handlers = {
-  async open () {
+  async open (cmd) {
+    const bytes = table.openBytes(cmd)
     await sessionReady
     const stream = await muxer.createStream()
     const st = newStreamState(stream, false)
+    table.writeOpened(st, bytes)
     return { stream: st.id }
   },
 
@@ -404,19 +438,13 @@ const handlers = {
 
   async accept () {
     defaults.accept = true
-    if (muxer !== null) {
-      // re-adding the listener makes the muxer hand over the streams it kept
-      muxer.removeEventListener('stream', onInboundStream)
-      muxer.addEventListener('stream', onInboundStream)
-    }
+    // the streams left waiting, in the order they came
+    for (const stream of held.splice(0)) takeInbound(stream)
     return {}
   },
 
   async 'no-accept' () {
     defaults.accept = false
-    // Without a 'stream' listener the muxer keeps new inbound streams in its
-    // early-stream list (AbstractStreamMuxer.onRemoteStream).
-    if (muxer !== null) muxer.removeEventListener('stream', onInboundStream)
     return {}
   },
 

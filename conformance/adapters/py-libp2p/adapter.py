@@ -138,7 +138,7 @@ class Stream:
                 if cmd is not None:
                     emit(event="error", id=cmd.get("id"), message=f"{type(err).__name__}: {err}")
                 elif not self.is_reset(err):
-                    what = "echo half-close" if kind == "close" else "echo write"
+                    what = {"close": "echo half-close", "open-write": "write after open"}.get(kind, "echo write")
                     emit(event="stream-error", stream=self.id, message=f"{what}: {type(err).__name__}: {err}")
                 continue
             if cmd is not None:
@@ -210,6 +210,18 @@ def int_field(cmd, name, default=None, limit=1 << 64):
     if v >= limit:
         raise BenchError(f"`{name}` is too large")
     return v
+
+
+def write_bytes(cmd):
+    """The bytes of a write (or of an open that writes): hex, or len pattern bytes."""
+    if isinstance(cmd.get("hex"), str):
+        try:
+            return bytes.fromhex(cmd["hex"])
+        except ValueError as err:
+            raise ValueError(f"bad hex: {err}") from err
+    if isinstance(cmd.get("len"), int) and cmd["len"] >= 0:
+        return bytes(i % 251 for i in range(cmd["len"]))
+    raise ValueError(f"{cmd.get('cmd')} needs hex or len")
 
 
 def rss_bytes():
@@ -628,7 +640,7 @@ class Adapter:
         self.notify()
         emit(event="ok", id=cmd.get("id"))
 
-    async def do_open(self, cmd):
+    async def do_open(self, cmd, data):
         await self.ready.wait()
         try:
             ms = await self.sess.open_stream()
@@ -637,6 +649,8 @@ class Adapter:
             return
         s = self.register(ms, opened=True)
         emit(event="ok", id=cmd.get("id"), stream=s.id)
+        if data is not None:
+            s.jobs_send.send_nowait(("open-write", data, None))
         self.nursery.start_soon(s.reader)
 
     async def do_reset(self, cmd, s):
@@ -692,21 +706,24 @@ class Adapter:
         name = cmd.get("cmd")
         cid = cmd.get("id")
         if name == "open":
-            self.nursery.start_soon(self.do_open, cmd)
+            # with hex or len: written at once on the new stream, after the
+            # reply (a failure is reported as for echo data)
+            data = None
+            if "hex" in cmd or "len" in cmd:
+                try:
+                    data = write_bytes(cmd)
+                except ValueError as err:
+                    emit(event="error", id=cid, message=str(err))
+                    return
+            self.nursery.start_soon(self.do_open, cmd, data)
         elif name == "write":
             s = self.lookup(cmd)
             if s is None:
                 return
-            if isinstance(cmd.get("hex"), str):
-                try:
-                    data = bytes.fromhex(cmd["hex"])
-                except ValueError as err:
-                    emit(event="error", id=cid, message=f"bad hex: {err}")
-                    return
-            elif isinstance(cmd.get("len"), int) and cmd["len"] >= 0:
-                data = bytes(i % 251 for i in range(cmd["len"]))
-            else:
-                emit(event="error", id=cid, message="write needs hex or len")
+            try:
+                data = write_bytes(cmd)
+            except ValueError as err:
+                emit(event="error", id=cid, message=str(err))
                 return
             s.jobs_send.send_nowait(("write", data, cmd))
         elif name == "close":

@@ -166,11 +166,15 @@ function startSession (socket) {
   socket.pipe(session).pipe(socket)
   // After the session has processed a chunk: a Go Away from the peer leaves
   // no trace but a flag (Session.remoteGoAway, private; read only to report).
+  // A Go Away "normal" does not end the session (existing streams go on):
+  // it is logged once, not reported as `closed`.
+  let goAwayLogged = false
   socket.on('data', () => {
     if (session.isClosed()) {
       reportClosed(`session closed by the implementation${lastSessionError ? ': ' + lastSessionError.message : ''}`)
-    } else if (session.remoteGoAway === true) {
-      reportClosed('peer sent Go Away (normal); the implementation refuses new streams, existing ones go on')
+    } else if (session.remoteGoAway === true && !goAwayLogged) {
+      goAwayLogged = true
+      emit({ event: 'log', message: 'peer sent Go Away (normal); the implementation refuses new streams, existing ones go on' })
     }
   })
   socket.on('end', () => reportClosed('peer closed TCP'))
@@ -270,12 +274,14 @@ const bench = benchLib.createBench({
 // ---------------------------------------------------------------- commands
 
 const handlers = {
-  async open () {
+  async open (cmd) {
+    const bytes = table.openBytes(cmd)
     await sessionReady
     const before = sessionErrors
     const stream = session.open() // sends the SYN (window update) at once
     if (sessionErrors > before) throw lastSessionError
     const st = newStreamState(stream, false)
+    table.writeOpened(st, bytes)
     return { stream: st.id }
   },
 

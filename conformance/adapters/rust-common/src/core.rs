@@ -21,7 +21,7 @@ pub(crate) enum Msg<D: Driver> {
     Inbound(D::Stream),
     Closed(String),
     Driver(Arc<D>),
-    Opened(Value, Result<D::Stream, String>),
+    Opened(Value, Result<D::Stream, String>, Option<Vec<u8>>),
     Finished(u32),
 }
 
@@ -361,11 +361,14 @@ impl<D: Driver> Core<D> {
                     self.command(req);
                 }
             }
-            Msg::Opened(id, Ok(s)) => {
+            Msg::Opened(id, Ok(s), data) => {
                 let stream = self.register(s, false);
                 emit(json!({"event": "ok", "id": id, "stream": stream}));
+                if let (Some(data), Some(ctl)) = (data, self.streams.get(&stream)) {
+                    let _ = ctl.cmds.send(WCmd::OpenBytes(data));
+                }
             }
-            Msg::Opened(id, Err(e)) => emit(error(&id, e)),
+            Msg::Opened(id, Err(e), _) => emit(error(&id, e)),
             Msg::Finished(stream) => {
                 self.streams.remove(&stream);
             }
@@ -428,7 +431,10 @@ impl<D: Driver> Core<D> {
     fn command(&mut self, req: Request) {
         let Request { id, cmd } = req;
         match cmd {
-            Command::Open | Command::Ping | Command::GoAway { .. } | Command::SessionClose => {
+            Command::Open { .. }
+            | Command::Ping
+            | Command::GoAway { .. }
+            | Command::SessionClose => {
                 let Some(driver) = self.driver.clone() else {
                     self.waiting.push_back(Request { id, cmd });
                     return;
@@ -497,12 +503,12 @@ impl<D: Driver> Core<D> {
         // Each call hands its request to the implementation now, in command
         // order; only the wait for the answer runs in the background.
         match cmd {
-            Command::Open => {
+            Command::Open { data } => {
                 let fut = driver.open();
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let r = fut.await;
-                    let _ = tx.send(Msg::Opened(id, r));
+                    let _ = tx.send(Msg::Opened(id, r, data));
                 });
             }
             Command::Ping => {

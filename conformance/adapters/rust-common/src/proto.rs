@@ -14,7 +14,10 @@ pub struct Request {
 /// The commands of the contract.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Open,
+    /// `open`, with the bytes of `hex`/`len` to write at once, if given.
+    Open {
+        data: Option<Vec<u8>>,
+    },
     Write {
         stream: u32,
         data: Vec<u8>,
@@ -95,25 +98,15 @@ pub fn parse_line(line: &str) -> Result<Request, BadRequest> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad("command without a string `cmd`".into()))?;
     let cmd = match name {
-        "open" => Command::Open,
+        "open" => Command::Open {
+            data: match (obj.get("hex"), obj.get("len")) {
+                (None, None) => None,
+                _ => Some(write_bytes(obj, "open").map_err(bad)?),
+            },
+        },
         "write" => {
             let stream = stream_field(obj).map_err(bad)?;
-            let data = match (obj.get("hex"), obj.get("len")) {
-                (Some(h), None) => {
-                    let h = h
-                        .as_str()
-                        .ok_or_else(|| bad("`hex` is not a string".into()))?;
-                    hex_decode(h).map_err(|e| bad(format!("`hex`: {e}")))?
-                }
-                (None, Some(n)) => {
-                    let n = n
-                        .as_u64()
-                        .and_then(|n| usize::try_from(n).ok())
-                        .ok_or_else(|| bad("`len` is not a non-negative integer".into()))?;
-                    pattern(n)
-                }
-                _ => return Err(bad("`write` needs exactly one of `hex` and `len`".into())),
-            };
+            let data = write_bytes(obj, "write").map_err(bad)?;
             Command::Write { stream, data }
         }
         "close" => Command::Close {
@@ -177,6 +170,25 @@ fn opt_stream_field(obj: &Map<String, Value>) -> Result<Option<u32>, String> {
             .and_then(|s| u32::try_from(s).ok())
             .map(Some)
             .ok_or_else(|| format!("`stream` is not a 32-bit stream id: {v}")),
+    }
+}
+
+/// The bytes of a `write` (or an `open` that writes): `hex`, or `len`
+/// pattern bytes.
+fn write_bytes(obj: &Map<String, Value>, cmd: &str) -> Result<Vec<u8>, String> {
+    match (obj.get("hex"), obj.get("len")) {
+        (Some(h), None) => {
+            let h = h.as_str().ok_or("`hex` is not a string")?;
+            hex_decode(h).map_err(|e| format!("`hex`: {e}"))
+        }
+        (None, Some(n)) => {
+            let n = n
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or("`len` is not a non-negative integer")?;
+            Ok(pattern(n))
+        }
+        _ => Err(format!("`{cmd}` needs exactly one of `hex` and `len`")),
     }
 }
 
@@ -256,7 +268,13 @@ mod tests {
     #[test]
     fn parses_every_command() {
         let cases = [
-            (r#"{"id":1,"cmd":"open"}"#, Command::Open),
+            (r#"{"id":1,"cmd":"open"}"#, Command::Open { data: None }),
+            (
+                r#"{"id":1,"cmd":"open","len":2}"#,
+                Command::Open {
+                    data: Some(vec![0, 1]),
+                },
+            ),
             (
                 r#"{"id":2,"cmd":"write","stream":1,"hex":"00ff10"}"#,
                 Command::Write {

@@ -33,9 +33,17 @@ pub(crate) struct StreamCtl {
 
 /// Work for the writer task, done in order.
 pub(crate) enum WCmd {
-    Write { id: Value, data: Vec<u8> },
-    Close { id: Value },
+    Write {
+        id: Value,
+        data: Vec<u8>,
+    },
+    Close {
+        id: Value,
+    },
     Echo(Vec<u8>),
+    /// The bytes of an `open` with `hex`/`len`: written without a reply; a
+    /// failure is reported as the stream's error.
+    OpenBytes(Vec<u8>),
     EchoFin,
 }
 
@@ -319,10 +327,7 @@ async fn writer<S: MuxStream>(
                     ));
                 }
             },
-            WCmd::Echo(data) => {
-                if echo_broken {
-                    continue;
-                }
+            WCmd::Echo(data) | WCmd::OpenBytes(data) if !echo_broken => {
                 match sh.write_all(&data, &mut cancel).await {
                     Ok(()) => {}
                     Err(WriteErr::Cancelled(_, why)) => break why,
@@ -331,13 +336,14 @@ async fn writer<S: MuxStream>(
                         match sh.classify(&e) {
                             End::Reset => sh.report(&End::Reset),
                             _ => sh.report(&End::Error(format!(
-                                "echo write failed after {n} of {} bytes: {e}",
+                                "write failed after {n} of {} bytes: {e}",
                                 data.len()
                             ))),
                         }
                     }
                 }
             }
+            WCmd::Echo(_) | WCmd::OpenBytes(_) => {}
             WCmd::EchoFin => {
                 if echo_broken || sh.fin_sent.load(Ordering::SeqCst) {
                     continue;
