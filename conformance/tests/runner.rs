@@ -631,3 +631,103 @@ async fn a_step_that_waits_in_vain_names_the_go_away_that_came_before() {
         "{f:?}"
     );
 }
+
+/// Reads frames and answers each Ping request; grants no credit, ever.
+async fn ping_only_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut h = [0u8; 12];
+                while tcp.read_exact(&mut h).await.is_ok() {
+                    let (typ, flags) = (h[1], u16::from_be_bytes([h[2], h[3]]));
+                    let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+                    if typ == 0 {
+                        let mut body = vec![0u8; len as usize];
+                        if tcp.read_exact(&mut body).await.is_err() {
+                            break;
+                        }
+                    }
+                    if typ == 2 && flags & 0x1 != 0 {
+                        let mut pong = h;
+                        pong[2..4].copy_from_slice(&0x2u16.to_be_bytes());
+                        if tcp.write_all(&pong).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overrun_the_iuts_credit_covers_is_not_judged() {
+    // flow.recv.window-exceeded without its no-read: a full window, then
+    // one byte marked as an overrun.
+    let text = r#"{"family": "t", "description": "t", "cases": [{
+        "id": "t.overrun", "spec": ["flow.overrun"], "level": "SHOULD", "roles": ["server"],
+        "summary": "s",
+        "steps": [
+          {"send": {"type": "window-update", "flags": "SYN", "stream": "$s", "delta": 0}},
+          {"send": {"type": "data", "stream": "$s", "body": {"len": 65536}, "repeat": 4}},
+          {"sync": {}},
+          {"send": {"type": "data", "stream": "$s", "body": {"len": 1}, "overrun": true}},
+          {"expect_terminate": {"code": 1}}
+        ]}]}"#;
+    let (_, _, cases) = conformance::vector::load_str(Path::new("t.json"), text)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut o = opts(&[]);
+    o.roles = vec![Role::Server];
+    // The reference echo server reads the data and grants its credit back:
+    // the byte is within the window, the case cannot make its point.
+    let results = run_all(&cases, &Iut::Target(echo_server().await), &o).await;
+    let r = &results[0];
+    assert_eq!(
+        r.outcome,
+        Outcome::Unsupported,
+        "{:?} {:?}",
+        r.failures,
+        r.message
+    );
+    assert!(
+        r.message.as_deref().unwrap_or("").contains("is no overrun"),
+        "{:?}",
+        r.message
+    );
+    // A server that grants nothing: the overrun is one, and the missing
+    // Go Away is judged.
+    let results = run_all(&cases, &Iut::Target(ping_only_server().await), &o).await;
+    let r = &results[0];
+    assert_eq!(
+        r.outcome,
+        Outcome::NonStrict,
+        "{:?} {:?}",
+        r.failures,
+        r.message
+    );
+    assert_eq!(r.failures[0].step, 5, "{:?}", r.failures);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_as_raw_bytes_are_followed_by_the_judge() {
+    // WU|SYN on stream 1, then Data "abc" on it, as raw bytes: the echo's
+    // ACK and data are on a stream the judge saw opened, not an unknown one.
+    let text = r#"{"family": "t", "description": "t", "cases": [{
+        "id": "t.raw", "spec": ["stream.open"], "level": "MUST", "roles": ["server"],
+        "summary": "s",
+        "steps": [
+          {"raw": {"hex": "000100010000000100000000000000000000000100000003616263"}},
+          {"expect_data": {"stream": 1, "hex": "616263"}},
+          {"sync": {}}
+        ]}]}"#;
+    let (_, _, cases) = conformance::vector::load_str(Path::new("t.json"), text)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut o = opts(&[]);
+    o.roles = vec![Role::Server];
+    let results = run_all(&cases, &Iut::Target(echo_server().await), &o).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Pass, "{:?} {:?}", r.failures, r.message);
+}

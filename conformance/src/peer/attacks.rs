@@ -281,6 +281,7 @@ impl Peer {
             },
             fin: false,
             any_bytes: false,
+            or_end: false,
         };
         match self.do_expect_data(&want, deadline).await {
             StepResult::Failed { .. } if self.closed.is_none() && self.judge.iut_rst(id) => {

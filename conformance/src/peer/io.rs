@@ -116,5 +116,49 @@ impl Peer {
     /// A frame the peer sends: the judge's ledger follows it.
     pub(super) fn account_out(&mut self, h: &Header) {
         self.judge.sent(h);
+        self.out_body_owed = 0;
+    }
+
+    /// A `send` frame: its header goes to the tracker; a Data header whose
+    /// Length exceeds the body sent with it leaves the rest owed (a `raw`
+    /// step may send it).
+    pub(super) fn account_frame(&mut self, h: &Header, body_len: usize) {
+        self.account_out(h);
+        self.out_body_owed = match h.typ {
+            FrameType::Data => u64::from(h.length).saturating_sub(body_len as u64),
+            _ => 0,
+        };
+    }
+
+    /// The bytes of a `raw` step, as the tracker must see them: first the
+    /// rest of a body owed, then whole frames (each header accounted, its
+    /// body skipped). At a header that does not decode, the peer's bytes
+    /// stop being frames for the tracker; a header cut by the end of the
+    /// step is not accounted.
+    pub(super) fn account_raw(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.out_opaque {
+            if self.out_body_owed > 0 {
+                let n = usize::try_from(self.out_body_owed)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                self.out_body_owed -= n as u64;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let Some(raw) = RawHeader::parse(bytes) else {
+                return;
+            };
+            let Ok(h) = raw.validate() else {
+                self.out_opaque = true;
+                return;
+            };
+            bytes = &bytes[HEADER_LEN..];
+            let body = match h.typ {
+                FrameType::Data => (h.length as usize).min(bytes.len()),
+                _ => 0,
+            };
+            self.account_frame(&h, body);
+            bytes = &bytes[body..];
+        }
     }
 }

@@ -109,6 +109,16 @@ impl Judge {
         self.credit(id, self.iut())
     }
 
+    /// Whether the peer sent FIN on `id`.
+    pub fn peer_fin(&self, id: u32) -> bool {
+        self.stream(id).is_some_and(|st| st.fin_sent(self.peer))
+    }
+
+    /// Data payload bytes the peer sent on `id`.
+    pub fn peer_bytes(&self, id: u32) -> u64 {
+        self.stream(id).map_or(0, |st| st.bytes[self.peer.idx()])
+    }
+
     /// Whether the IUT sent FIN on `id`.
     pub fn iut_fin(&self, id: u32) -> bool {
         self.stream(id).is_some_and(|st| st.fin_sent(self.iut()))

@@ -120,12 +120,25 @@ struct StreamState {
     ungranted: i64,
     /// Bytes the adapter reported as read on this stream.
     app_read: u64,
+    /// Where the payload of the peer's `D|FIN` on this stream starts (bytes
+    /// the peer sent on it before that frame), if it sent one with a body.
+    dfin_at: Option<u64>,
 }
 
 /// Outcome of one step.
 enum StepResult {
     Ok,
-    Failed { expected: String, actual: String },
+    Failed {
+        expected: String,
+        actual: String,
+    },
+    /// A failure that breaks a rule other than the step's: what went wrong
+    /// shows which (e.g. all bytes came but the FIN never did).
+    FailedUnder {
+        rule: Rule,
+        expected: String,
+        actual: String,
+    },
     Unsupported(String),
     HarnessError(String),
 }
@@ -165,12 +178,21 @@ pub struct Peer {
     judge: judge::Judge,
     next_ping: u32,
     coalesced: Vec<u8>,
+    /// Data body bytes the peer's last header announced and no step has
+    /// sent yet (a header sent with `length` above its body): the next `raw`
+    /// bytes are that body before they are frames.
+    out_body_owed: u64,
+    /// The peer's own bytes stopped being frames the tracker can follow (a
+    /// `raw` step with an undecodable header).
+    out_opaque: bool,
     pending_replies: HashSet<u64>,
     observed_upto: usize,
     seq: usize,
     trace_dropped: usize,
     /// The step being run (1-based; 0 before the first).
     current_step: usize,
+    /// The rules the running case names (`spec`).
+    case_rules: Vec<Rule>,
     /// Open: the reader task reads the socket.
     read_gate: tokio::sync::watch::Sender<bool>,
     /// Frames with RST the IUT sent (a defence against floods).
@@ -226,6 +248,7 @@ impl Peer {
             adapter_done: false,
             reader_done: false,
             current_step: 0,
+            case_rules: Vec::new(),
             bindings: BTreeMap::new(),
             next_peer_id: if role == Role::Server { 1 } else { 2 },
             next_iut_alloc: if role == Role::Server { 1000 } else { 1001 },
@@ -246,6 +269,8 @@ impl Peer {
             judge: judge::Judge::new(role, start),
             next_ping: 0x5EED_0000,
             coalesced: Vec::new(),
+            out_body_owed: 0,
+            out_opaque: false,
             pending_replies: HashSet::new(),
             observed_upto: 0,
             seq: 0,
@@ -278,6 +303,23 @@ impl Peer {
             String::new()
         } else {
             format!(" — {}", parts.join("; "))
+        }
+    }
+
+    /// A failure where the peer's FIN never reached the application (no
+    /// EOF, so no echoed FIN): filed under stream.half-close, unless the case
+    /// is about the flag combination the FIN came in (flags.bitset), where an
+    /// implementation that honours a plain FIN fails that rule instead.
+    fn fin_not_delivered(&self, expected: String, actual: String) -> StepResult {
+        let actual = format!("{actual}: the peer's FIN was not delivered as the end of the stream");
+        if self.case_rules.contains(&Rule::FlagsBitset) {
+            StepResult::Failed { expected, actual }
+        } else {
+            StepResult::FailedUnder {
+                rule: Rule::StreamHalfClose,
+                expected,
+                actual,
+            }
         }
     }
 
@@ -564,14 +606,23 @@ impl Peer {
     /// Runs the steps of `case`; how they ended.
     pub async fn run_steps(&mut self, case: &Case) -> Ended {
         let mut ended = Ended::Completed;
+        self.case_rules.clone_from(&case.spec);
         for (i, step) in case.steps.iter().enumerate() {
             let n = i + 1;
             self.current_step = n;
             let level = step.level.unwrap_or(case.level);
-            let r = self.step(step).await;
+            let r = match self.step(step).await {
+                StepResult::FailedUnder {
+                    rule,
+                    expected,
+                    actual,
+                } => Err((Some(rule), expected, actual)),
+                StepResult::Failed { expected, actual } => Err((step.rule, expected, actual)),
+                other => Ok(other),
+            };
             match r {
-                StepResult::Ok => {}
-                StepResult::Failed { expected, actual } => {
+                Ok(StepResult::Ok) => {}
+                Err((rule, expected, actual)) => {
                     self.note(
                         "note",
                         format!(
@@ -582,7 +633,7 @@ impl Peer {
                     self.failures.push(Failure {
                         step: n,
                         level,
-                        rule: step.rule,
+                        rule,
                         note: step.note.clone(),
                         expected,
                         actual,
@@ -593,14 +644,15 @@ impl Peer {
                         break;
                     }
                 }
-                StepResult::Unsupported(why) => {
+                Ok(StepResult::Unsupported(why)) => {
                     ended = Ended::Unsupported(why);
                     break;
                 }
-                StepResult::HarnessError(why) => {
+                Ok(StepResult::HarnessError(why)) => {
                     ended = Ended::Error(format!("step {n} ({}): {why}", step.kind.name()));
                     break;
                 }
+                Ok(StepResult::Failed { .. } | StepResult::FailedUnder { .. }) => {}
             }
         }
         ended

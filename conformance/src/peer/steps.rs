@@ -14,6 +14,7 @@ impl Peer {
             StepKind::Send(s) => self.do_send(s).await,
             StepKind::Raw(r) => {
                 let bytes = r.hex.0.clone();
+                self.account_raw(&bytes);
                 self.note(
                     "->",
                     format!(
@@ -391,6 +392,23 @@ impl Peer {
         self.judge.peer_credit(id)
     }
 
+    /// How the IUT ended the session, if it did: a Go Away, the end of the
+    /// connection, or (nothing on the wire) its application was told.
+    pub(super) fn iut_ended(&self) -> Option<String> {
+        if let Some(c) = self.goaway {
+            Some(format!(
+                "sent go-away code={}",
+                yamux::frame::GoAwayCode::new(c)
+            ))
+        } else if let Some(c) = &self.closed {
+            Some(format!("ended the session ({c})"))
+        } else {
+            self.app_closed
+                .as_ref()
+                .map(|r| format!("ended the session, sending nothing (its application saw: {r})"))
+        }
+    }
+
     pub(super) fn write_failed(&mut self, e: String) -> StepResult {
         match &self.closed {
             Some(c) => StepResult::Failed {
@@ -434,6 +452,10 @@ impl Peer {
         };
         let repeat = s.repeat.unwrap_or(1).max(1);
         self.drain_ready().await;
+        if let (true, Some(how)) = (s.or_end, self.iut_ended()) {
+            self.note("note", format!("not sent: the IUT {how}"));
+            return StepResult::Ok;
+        }
         let mut wire = Vec::new();
         for k in 0..repeat {
             let value = base.wrapping_add(k.wrapping_mul(s.step.unwrap_or(0)));
@@ -460,6 +482,18 @@ impl Peer {
                 stream_id: id,
                 length,
             };
+            if typ == 0 && s.overrun && id != 0 {
+                // An overrun the IUT's ledger does not make one: it granted
+                // credit for what it received although the application does
+                // not read (js-libp2p-yamux does, by design). The case's
+                // point cannot be made; judging the answer would be wrong.
+                let credit = self.peer_credit(id);
+                if i64::from(length) <= credit {
+                    return StepResult::Unsupported(format!(
+                        "the case needs a full window, but the IUT granted credit for what it received without the application reading it ({credit} bytes of credit on stream {id}): a {length}-byte Data frame is no overrun"
+                    ));
+                }
+            }
             if typ == 0 && !body.is_empty() && !s.overrun && id != 0 {
                 let credit = self.peer_credit(id);
                 if body.len() as i64 > credit {
@@ -471,7 +505,16 @@ impl Peer {
             }
             match raw.validate() {
                 Ok(h) => {
-                    self.account_out(&h);
+                    if h.typ == FrameType::Data && h.flags.contains(Flags::FIN) && !body.is_empty()
+                    {
+                        let before = self.judge.peer_bytes(id);
+                        self.streams
+                            .entry(id)
+                            .or_default()
+                            .dfin_at
+                            .get_or_insert(before);
+                    }
+                    self.account_frame(&h, body.len());
                     let text = if h.typ == FrameType::Data && h.length as usize != body.len() {
                         format!(
                             "data stream={id} flags={flags} len={} (header) with {} body bytes",
@@ -511,6 +554,11 @@ impl Peer {
             .await
         {
             Ok(()) => StepResult::Ok,
+            Err(e) if s.or_end => {
+                // the connection ended under the write: an end like any other
+                self.note("note", format!("not sent: {e}"));
+                StepResult::Ok
+            }
             Err(e) => self.write_failed(e),
         }
     }
@@ -531,6 +579,11 @@ impl Peer {
         };
         loop {
             let (fin, rst) = (self.judge.iut_fin(id), self.judge.iut_rst(id));
+            let ended = match rst {
+                true => Some("reset the stream".to_string()),
+                false if d.or_end => self.iut_ended(),
+                false => None,
+            };
             let st = self.streams.entry(id).or_default();
             let have = st.received.len() - st.cursor;
             if have >= want.len() && (!d.fin || fin) {
@@ -551,6 +604,14 @@ impl Peer {
                 }
                 return StepResult::Ok;
             }
+            if let (true, Some(how)) = (d.or_end, ended) {
+                self.observations.push(format!(
+                    "step {}: after {have} of {} bytes on stream {id}, the IUT {how}",
+                    self.current_step,
+                    want.len()
+                ));
+                return StepResult::Ok;
+            }
             if rst {
                 return StepResult::Failed {
                     expected: format!("{} bytes on stream {id}", want.len()),
@@ -558,8 +619,21 @@ impl Peer {
                 };
             }
             if fin && have < want.len() {
+                let expected = format!("{} bytes on stream {id}", want.len());
+                // An echo that ends exactly where the peer's D|FIN payload
+                // began: that payload was dropped with its FIN taken.
+                if st.dfin_at == Some(st.received.len() as u64) {
+                    return StepResult::FailedUnder {
+                        rule: Rule::FlagsFin,
+                        expected,
+                        actual: format!(
+                            "{have} bytes, then FIN: the payload of the peer's D|FIN (from byte {}) is missing, its FIN was taken",
+                            st.received.len()
+                        ),
+                    };
+                }
                 return StepResult::Failed {
-                    expected: format!("{} bytes on stream {id}", want.len()),
+                    expected,
                     actual: format!("{have} bytes, then FIN"),
                 };
             }
@@ -577,18 +651,23 @@ impl Peer {
                 };
             }
             if !self.pump(deadline).await {
-                return StepResult::Failed {
-                    expected: format!(
-                        "{} bytes{} on stream {id}",
-                        want.len(),
-                        if d.fin { " and FIN" } else { "" }
-                    ),
-                    actual: format!(
-                        "{have} bytes{} (timed out){}",
-                        if fin { " and FIN" } else { "" },
-                        self.end_note()
-                    ),
-                };
+                let expected = format!(
+                    "{} bytes{} on stream {id}",
+                    want.len(),
+                    if d.fin { " and FIN" } else { "" }
+                );
+                let actual = format!(
+                    "{have} bytes{} (timed out){}",
+                    if fin { " and FIN" } else { "" },
+                    self.end_note()
+                );
+                // Every byte came back but the FIN did not, although the
+                // peer half-closed: the IUT never delivered the peer's FIN
+                // (an echo half-closes after it reads EOF).
+                if have >= want.len() && d.fin && self.judge.peer_fin(id) {
+                    return self.fin_not_delivered(expected, actual);
+                }
+                return StepResult::Failed { expected, actual };
             }
         }
     }
@@ -780,8 +859,13 @@ impl Peer {
                 let sid = stream
                     .map(|s| format!(" on stream {s}"))
                     .unwrap_or_default();
+                let expected = format!("adapter event {}{sid}", names.join(" or "));
+                // The application never learns of the FIN the peer sent.
+                if e.event == Event::Eof && stream.is_some_and(|id| self.judge.peer_fin(id)) {
+                    return self.fin_not_delivered(expected, format!("none (timed out){extra}"));
+                }
                 return StepResult::Failed {
-                    expected: format!("adapter event {}{sid}", names.join(" or ")),
+                    expected,
                     actual: format!("none (timed out){extra}"),
                 };
             }

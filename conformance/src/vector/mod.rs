@@ -356,6 +356,11 @@ pub struct SendFrame {
     /// Queue the bytes and send them with the next send (one TCP write).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub coalesce: bool,
+    /// Once the IUT has ended the session (Go Away, close, or its
+    /// application told), the frame is not sent and the step passes: a
+    /// case may go on either way (see `expect_data`'s `or_end`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub or_end: bool,
 }
 
 /// `raw`: bytes as hex.
@@ -444,6 +449,11 @@ pub struct ExpectData {
     /// Only count bytes; do not compare them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub any_bytes: bool,
+    /// The IUT may instead end the stream (RST) or the session (Go Away,
+    /// close): either passes, recorded as an observation. What fails is
+    /// the bytes silently not coming while the stream stays open.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub or_end: bool,
 }
 
 /// `expect_goaway`.
