@@ -534,10 +534,12 @@ async fn an_adapter_killed_by_a_signal_is_a_crash() {
     assert!(why.contains("signal 11 (SIGSEGV)"), "{why}");
 }
 
-/// Answers every Window Update carrying FIN with one Window Update with
-/// `answer` flags on the same stream (ACK|FIN: accept and half-close in one
-/// frame; FIN alone: never accept); reads and skips everything else.
-async fn fin_answering_server(answer: u16) -> SocketAddr {
+/// A scripted server: reads frames (skipping Data bodies) and writes what
+/// `answer` returns for each header, on every connection.
+async fn scripted_server<F>(answer: F) -> SocketAddr
+where
+    F: Fn(&[u8; 12]) -> Option<[u8; 12]> + Copy + Send + 'static,
+{
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -545,19 +547,14 @@ async fn fin_answering_server(answer: u16) -> SocketAddr {
             tokio::spawn(async move {
                 let mut h = [0u8; 12];
                 while tcp.read_exact(&mut h).await.is_ok() {
-                    let (typ, flags) = (h[1], u16::from_be_bytes([h[2], h[3]]));
-                    let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
-                    if typ == 0 {
+                    if h[1] == 0 {
+                        let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
                         let mut body = vec![0u8; len as usize];
                         if tcp.read_exact(&mut body).await.is_err() {
                             break;
                         }
                     }
-                    if typ == 1 && flags & 0x4 != 0 {
-                        let mut reply = [0u8; 12];
-                        reply[1] = 1;
-                        reply[2..4].copy_from_slice(&answer.to_be_bytes());
-                        reply[4..8].copy_from_slice(&h[4..8]);
+                    if let Some(reply) = answer(&h) {
                         if tcp.write_all(&reply).await.is_err() {
                             break;
                         }
@@ -567,6 +564,23 @@ async fn fin_answering_server(answer: u16) -> SocketAddr {
         }
     });
     addr
+}
+
+/// Answers every Window Update carrying FIN with one Window Update with
+/// `answer` flags on the same stream (ACK|FIN: accept and half-close in one
+/// frame; FIN alone: never accept); reads and skips everything else.
+async fn fin_answering_server(answer: u16) -> SocketAddr {
+    scripted_server(move |h| {
+        let wu_fin = h[1] == 1 && u16::from_be_bytes([h[2], h[3]]) & 0x4 != 0;
+        wu_fin.then(|| {
+            let mut r = [0u8; 12];
+            r[1] = 1;
+            r[2..4].copy_from_slice(&answer.to_be_bytes());
+            r[4..8].copy_from_slice(&h[4..8]);
+            r
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -634,33 +648,15 @@ async fn a_step_that_waits_in_vain_names_the_go_away_that_came_before() {
 
 /// Reads frames and answers each Ping request; grants no credit, ever.
 async fn ping_only_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut h = [0u8; 12];
-                while tcp.read_exact(&mut h).await.is_ok() {
-                    let (typ, flags) = (h[1], u16::from_be_bytes([h[2], h[3]]));
-                    let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
-                    if typ == 0 {
-                        let mut body = vec![0u8; len as usize];
-                        if tcp.read_exact(&mut body).await.is_err() {
-                            break;
-                        }
-                    }
-                    if typ == 2 && flags & 0x1 != 0 {
-                        let mut pong = h;
-                        pong[2..4].copy_from_slice(&0x2u16.to_be_bytes());
-                        if tcp.write_all(&pong).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
+    scripted_server(|h| {
+        let ping_syn = h[1] == 2 && u16::from_be_bytes([h[2], h[3]]) & 0x1 != 0;
+        ping_syn.then(|| {
+            let mut pong = *h;
+            pong[2..4].copy_from_slice(&0x2u16.to_be_bytes());
+            pong
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -681,9 +677,25 @@ async fn an_overrun_the_iuts_credit_covers_is_not_judged() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     let mut o = opts(&[]);
     o.roles = vec![Role::Server];
-    // The reference echo server reads the data and grants its credit back:
-    // the byte is within the window, the case cannot make its point.
-    let results = run_all(&cases, &Iut::Target(echo_server().await), &o).await;
+    // A server that grants credit for each Data frame as it arrives (as
+    // js-libp2p-yamux does), before it answers the sync's Ping: the byte is
+    // within the window, the case cannot make its point.
+    let credit_on_arrival = scripted_server(|h| match h[1] {
+        0 => {
+            let mut wu = *h;
+            wu[1] = 1;
+            wu[2..4].copy_from_slice(&0u16.to_be_bytes());
+            Some(wu)
+        }
+        2 if u16::from_be_bytes([h[2], h[3]]) & 0x1 != 0 => {
+            let mut pong = *h;
+            pong[2..4].copy_from_slice(&0x2u16.to_be_bytes());
+            Some(pong)
+        }
+        _ => None,
+    })
+    .await;
+    let results = run_all(&cases, &Iut::Target(credit_on_arrival), &o).await;
     let r = &results[0];
     assert_eq!(
         r.outcome,
