@@ -345,6 +345,48 @@ pub fn comparable(md: &str) -> String {
         .join("\n")
 }
 
+/// The compared lines (see [`comparable`]) only `before` has and only
+/// `after` has, each in its file's order.
+pub fn changed_lines(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
+    use std::collections::BTreeMap;
+    let (b, a) = (comparable(before), comparable(after));
+    let mut count: BTreeMap<&str, i64> = BTreeMap::new();
+    for l in b.lines() {
+        *count.entry(l).or_default() += 1;
+    }
+    for l in a.lines() {
+        *count.entry(l).or_default() -= 1;
+    }
+    let mut left = count.clone();
+    let gone = b
+        .lines()
+        .filter(|l| {
+            let n = left.entry(l).or_default();
+            if *n > 0 {
+                *n -= 1;
+                true
+            } else {
+                false
+            }
+        })
+        .map(str::to_string)
+        .collect();
+    let came = a
+        .lines()
+        .filter(|l| {
+            let n = count.entry(l).or_default();
+            if *n < 0 {
+                *n += 1;
+                true
+            } else {
+                false
+            }
+        })
+        .map(str::to_string)
+        .collect();
+    (gone, came)
+}
+
 /// docs/interop-bugs.md: for every MUST failure of an external
 /// implementation (fail or known fail, level MUST), the frames exchanged.
 pub fn reproductions(all: &[ImplResults]) -> String {

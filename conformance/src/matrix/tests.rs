@@ -395,3 +395,16 @@ fn markdown_is_deterministic_and_keeps_notes() {
     assert!(with.ends_with(&format!("{NOTES_MARKER}\nmy notes\n")));
     insta::assert_snapshot!(with_notes(&md1, ""));
 }
+
+#[test]
+fn changed_lines_name_the_cells_that_moved_and_not_the_notes() {
+    let before = "_Generated: 1 s_\n| a | ✓ |\n| b | x |\n| c | ✓ |\n## Interoperability\n- a → b: bulk fail: 10 bytes\n";
+    let after = "_Generated: 2 s_\n| a | ✓ |\n| b | ✓ |\n| c | ✓ |\n## Interoperability\n- a → b: bulk fail: 20 bytes\n";
+    let (gone, came) = changed_lines(before, after);
+    assert_eq!(gone, vec!["| b | x |".to_string()]);
+    assert_eq!(came, vec!["| b | ✓ |".to_string()]);
+    // A line that appears twice and once after: one copy is gone.
+    let (gone, came) = changed_lines("| x |\n| x |\n", "| x |\n");
+    assert_eq!((gone.len(), came.len()), (1, 0));
+    assert_eq!(changed_lines(after, after), (vec![], vec![]));
+}

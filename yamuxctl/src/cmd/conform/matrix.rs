@@ -194,6 +194,15 @@ pub fn run(
             "{} changed (timing lines ignored): see `git diff`",
             out.display()
         )?;
+        // The lines that changed, last: a CI log that keeps only its tail
+        // still says which cell moved.
+        let (gone, came) = matrix::changed_lines(&before, &md);
+        for l in gone.iter().take(40) {
+            writeln!(io.out, "CHANGED - {l}")?;
+        }
+        for l in came.iter().take(40) {
+            writeln!(io.out, "CHANGED + {l}")?;
+        }
     }
     Ok(if !diffs.is_empty() || (args.check && changed) {
         ExitCode::from(1)
