@@ -14,6 +14,9 @@ pub struct Rule {
     pub level: String,
     /// The rule's first paragraph (the statement), unwrapped.
     pub statement: String,
+    /// The `Upstream:` paragraph, unwrapped: what the upstream texts say
+    /// that the rule rests on, in our words, with links.
+    pub upstream: Option<String>,
 }
 
 /// The rules of docs/spec.md by id.
@@ -56,6 +59,21 @@ impl SpecRules {
                     para.push(l);
                 }
             }
+            // The rest of the section: an `Upstream:` paragraph, if any.
+            let mut upstream: Option<Vec<&str>> = None;
+            while i < lines.len() && !lines[i].starts_with('#') {
+                let l = lines[i].trim();
+                i += 1;
+                match (&mut upstream, l.strip_prefix("Upstream:")) {
+                    (None, Some(rest)) => upstream = Some(vec![rest.trim()]),
+                    (Some(u), _) if !l.is_empty() && !u.is_empty() => u.push(l),
+                    (Some(u), _) if l.is_empty() => u.push(""),
+                    _ => {}
+                }
+                if upstream.as_ref().is_some_and(|u| u.last() == Some(&"")) {
+                    break;
+                }
+            }
             rules.insert(
                 id.to_string(),
                 Rule {
@@ -63,6 +81,12 @@ impl SpecRules {
                     title: title.to_string(),
                     level,
                     statement: para.join(" "),
+                    upstream: upstream.map(|u| {
+                        u.into_iter()
+                            .filter(|l| !l.is_empty())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }),
                 },
             );
         }
@@ -109,5 +133,14 @@ mod tests {
         assert_eq!(c.title, "Never send more");
         assert_eq!(c.statement, "A sender MUST NOT exceed credit.");
         assert!(r.contains("ping.echo"));
+        assert_eq!(c.upstream, None);
+        let text = "### flags.fin — FIN\nLevel: MUST\n\nFIN ends.\n\nMore.\n\nUpstream: [spec](u) says FIN\nhalf-closes.\n\nLater.\n\n### a.b — B\nLevel: MAY\n\nB.\n";
+        let r = SpecRules::parse(text);
+        let f = r.get("flags.fin").unwrap();
+        assert_eq!(
+            f.upstream.as_deref(),
+            Some("[spec](u) says FIN half-closes.")
+        );
+        assert_eq!(r.get("a.b").unwrap().statement, "B.");
     }
 }

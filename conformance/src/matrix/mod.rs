@@ -9,11 +9,13 @@
 
 mod interop;
 mod markdown;
+mod reports;
 #[cfg(test)]
 mod tests;
 
 pub use interop::*;
 pub use markdown::*;
+pub use reports::*;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

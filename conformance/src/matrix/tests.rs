@@ -408,3 +408,71 @@ fn changed_lines_name_the_cells_that_moved_and_not_the_notes() {
     assert_eq!((gone.len(), came.len()), (1, 0));
     assert_eq!(changed_lines(after, after), (vec![], vec![]));
 }
+
+fn one_bug(script: Option<&str>) -> Bugs {
+    Bugs {
+        bugs: vec![Bug {
+            id: "syn-data".into(),
+            title: "The payload of D|SYN is dropped".into(),
+            rule: "stream.open".into(),
+            cases: vec!["stream.open.syn-on-data".into()],
+            expected: "the bytes are echoed".into(),
+            code: "session.ts handleStreamMessage".into(),
+            script: script.map(str::to_string),
+            no_script: Some("only the adapter shows it".into()),
+            interop: vec!["bulk".into()],
+        }],
+    }
+}
+
+#[test]
+fn a_bug_report_shows_the_rule_upstream_reproduction_observation_and_interop() {
+    let rules = crate::spec::SpecRules::parse(
+        "### stream.open — Opening\nLevel: MUST\n\nA SYN opens.\n\nUpstream: [spec](u), \"Opening a stream\": data may follow the SYN.\n",
+    );
+    let mut failed = result(
+        "stream.open.syn-on-data",
+        Role::Server,
+        Level::Must,
+        Outcome::Fail,
+    );
+    failed.trace.push(crate::peer::TraceLine {
+        t_ms: 1.0,
+        dir: "->".into(),
+        text: "data stream=1 flags=SYN len=3".into(),
+    });
+    let passed = result(
+        "stream.open.syn-on-data",
+        Role::Client,
+        Level::Must,
+        Outcome::Pass,
+    );
+    let x = imp(vec![failed, passed], Vec::new());
+    let pairs = vec![pair("x", "y", Outcome::Fail), pair("y", "z", Outcome::Fail)];
+    let md = report(
+        &x,
+        &one_bug(Some("data+syn 1 abc\nsleep 500")),
+        &rules,
+        &pairs,
+    )
+    .unwrap();
+    insta::assert_snapshot!(md);
+    // The pair without x is not its interop consequence.
+    assert!(md.contains("x → y: bulk") && !md.contains("y → z"));
+    // No script: the reason is given instead.
+    let md = report(&x, &one_bug(None), &rules, &pairs).unwrap();
+    assert!(md.contains("No `inject` script: only the adapter shows it."));
+    // Every case passing: said, not hidden.
+    let ok = imp(
+        vec![result(
+            "stream.open.syn-on-data",
+            Role::Server,
+            Level::Must,
+            Outcome::Pass,
+        )],
+        Vec::new(),
+    );
+    let md = report(&ok, &one_bug(Some("syn 1")), &rules, &[]).unwrap();
+    assert!(md.contains("Not reproduced in the last run"));
+    assert_eq!(report(&ok, &Bugs::default(), &rules, &[]), None);
+}

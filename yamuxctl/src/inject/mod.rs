@@ -76,6 +76,9 @@ fn frame(typ: FrameType, flags: Flags, stream: u32, length: u32, body: &[u8]) ->
     v
 }
 
+/// The largest body `data ID *N` makes (16 MiB).
+const MAX_PATTERN: usize = 16 << 20;
+
 /// Parses a sequence of words (command-line arguments, or a line split on
 /// whitespace) into commands.
 pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Vec<Command>, ParseError> {
@@ -119,6 +122,15 @@ pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Vec<Command>, ParseError> {
                     .ok_or_else(|| err("missing body (TEXT, 0xHEX or -)".into()))?;
                 let body = if text == "-" {
                     Vec::new()
+                } else if let Some(n) = text.strip_prefix('*') {
+                    let n: usize =
+                        n.parse()
+                            .ok()
+                            .filter(|n| *n <= MAX_PATTERN)
+                            .ok_or_else(|| {
+                                err(format!("*N: N must be a byte count up to {MAX_PATTERN}"))
+                            })?;
+                    (0..n).map(|i| i as u8).collect()
                 } else if let Some(h) = text.strip_prefix("0x") {
                     hex_bytes(h).map_err(err)?
                 } else {
@@ -166,6 +178,16 @@ pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Vec<Command>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_counted_body_is_that_many_bytes_of_a_counting_pattern() {
+        let b = bytes("data 1 *300");
+        assert_eq!(&b[..12], &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 44]);
+        assert_eq!(b.len(), 312);
+        assert_eq!((b[12], b[13], b[12 + 256], b[12 + 299]), (0, 1, 0, 43));
+        assert!(parse(&["data", "1", "*x"]).is_err());
+        assert!(parse(&["data", "1", "*99999999999"]).is_err());
+    }
 
     fn bytes(words: &str) -> Vec<u8> {
         let w: Vec<&str> = words.split_whitespace().collect();

@@ -151,6 +151,28 @@ pub fn run(
     let bugs = out.with_file_name("interop-bugs.md");
     std::fs::write(&bugs, matrix::reproductions(&all))
         .with_context(|| format!("writing {}", bugs.display()))?;
+    let reports = out.with_file_name("reports");
+    let rules = conformance::spec::SpecRules::load(&conformance::paths::spec_file())
+        .with_context(|| format!("reading {}", conformance::paths::spec_file().display()))?;
+    let mut index = Vec::new();
+    for imp in all.iter().filter(|i| i.name != "reference") {
+        let file = conformance::paths::adapters_dir()
+            .join(&imp.name)
+            .join("bugs.json");
+        let bugs = matrix::Bugs::load(&file).map_err(anyhow::Error::msg)?;
+        if let Some(text) = matrix::report(imp, &bugs, &rules, &pairs) {
+            std::fs::create_dir_all(&reports)
+                .with_context(|| format!("creating {}", reports.display()))?;
+            let path = reports.join(format!("{}.md", imp.name));
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            index.push((imp, bugs));
+        }
+    }
+    if !index.is_empty() {
+        let path = reports.join("README.md");
+        std::fs::write(&path, matrix::reports_index(&index))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let dir = args
         .report_dir
         .clone()
