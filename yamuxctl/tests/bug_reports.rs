@@ -77,12 +77,12 @@ fn every_listed_must_failure_has_a_bug_report_and_every_report_holds() {
                 ));
             }
             let mut commands = 0;
-            for (i, line) in b.script.iter().flat_map(|s| s.lines()).enumerate() {
-                let line = line.split('#').next().unwrap_or_default();
-                let words: Vec<&str> = line.split_whitespace().collect();
-                match yamuxctl::inject::parse(&words) {
-                    Ok(c) => commands += c.len(),
-                    Err(e) => problems.push(format!("{name}/{}: script line {}: {e}", b.id, i + 1)),
+            if let Some(script) = &b.script {
+                match yamuxctl::inject::parse_lines(script) {
+                    Ok(c) => commands = c.len(),
+                    Err((line, e)) => {
+                        problems.push(format!("{name}/{}: script line {line}: {e}", b.id))
+                    }
                 }
             }
             if commands == 0 && b.script.is_some() {

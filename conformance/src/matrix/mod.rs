@@ -213,11 +213,13 @@ pub fn reason(r: &CaseResult) -> String {
 }
 
 fn one_line(s: &str, max: usize) -> String {
-    let s: String = s
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace('|', "\\|");
+    squeeze(&s.replace('|', "\\|"), max)
+}
+
+/// `s` on one line (runs of white space made one space), cut to `max`
+/// characters with `…`.
+pub(crate) fn squeeze(s: &str, max: usize) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.chars().count() > max {
         let mut t: String = s.chars().take(max).collect();
         t.push('…');

@@ -76,25 +76,6 @@ fn shows(r: &CaseResult) -> bool {
     )
 }
 
-fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Must => "MUST",
-        Level::Should => "SHOULD",
-        Level::Info => "INFO",
-    }
-}
-
-fn one_line(s: &str, max: usize) -> String {
-    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.chars().count() > max {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    } else {
-        s
-    }
-}
-
 /// The report of one implementation, or `None` when it has no bugs.json
 /// entries.
 pub fn report(imp: &ImplResults, bugs: &Bugs, rules: &SpecRules, pairs: &[Pair]) -> Option<String> {
@@ -230,18 +211,18 @@ pub fn report(imp: &ImplResults, bugs: &Bugs, rules: &SpecRules, pairs: &[Pair])
                     s,
                     "- step {} ({}{}): expected {}; got {}",
                     f.step,
-                    level_name(f.level),
+                    f.level,
                     f.rule
                         .as_ref()
                         .map(|r| format!(", {r}"))
                         .unwrap_or_default(),
-                    one_line(&f.expected, 300),
-                    one_line(&f.actual, 300)
+                    super::squeeze(&f.expected, 300),
+                    super::squeeze(&f.actual, 300)
                 );
             }
             if r.failures.is_empty() {
                 if let Some(m) = &r.message {
-                    let _ = writeln!(s, "- {}", one_line(m, 300));
+                    let _ = writeln!(s, "- {}", super::squeeze(m, 300));
                 }
             }
             let _ = writeln!(
@@ -251,7 +232,7 @@ pub fn report(imp: &ImplResults, bugs: &Bugs, rules: &SpecRules, pairs: &[Pair])
             );
             s.push_str("```\n");
             for t in r.trace.iter().take(30) {
-                let _ = writeln!(s, "{:<4} {}", t.dir, one_line(&t.text, 160));
+                let _ = writeln!(s, "{:<4} {}", t.dir, super::squeeze(&t.text, 160));
             }
             if r.trace.len() > 30 {
                 let _ = writeln!(s, "… {} more lines", r.trace.len() - 30);
@@ -274,7 +255,7 @@ pub fn report(imp: &ImplResults, bugs: &Bugs, rules: &SpecRules, pairs: &[Pair])
                             p.client,
                             p.server,
                             c.name,
-                            one_line(&c.reason, 120)
+                            super::squeeze(&c.reason, 120)
                         )
                     })
             })

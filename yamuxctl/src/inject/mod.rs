@@ -79,6 +79,18 @@ fn frame(typ: FrameType, flags: Flags, stream: u32, length: u32, body: &[u8]) ->
 /// The largest body `data ID *N` makes (16 MiB).
 const MAX_PATTERN: usize = 16 << 20;
 
+/// Parses the text of a command script: the words of each line, `#`
+/// starting a comment. An error carries its 1-based line number.
+pub fn parse_lines(text: &str) -> Result<Vec<Command>, (usize, ParseError)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        out.extend(parse(&words).map_err(|e| (i + 1, e))?);
+    }
+    Ok(out)
+}
+
 /// Parses a sequence of words (command-line arguments, or a line split on
 /// whitespace) into commands.
 pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Vec<Command>, ParseError> {

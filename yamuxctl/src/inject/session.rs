@@ -122,15 +122,11 @@ pub async fn run(
                 }
             }
         } else {
-            for (i, line) in text.lines().enumerate() {
-                let line = line.split('#').next().unwrap_or_default();
-                let words: Vec<&str> = line.split_whitespace().collect();
-                match parse(&words) {
-                    Ok(c) => commands.extend(c),
-                    Err(e) => {
-                        let _ = writeln!(err, "yamuxctl: {}:{}: {e}", path.display(), i + 1);
-                        return Ok(2);
-                    }
+            match super::parse_lines(&text) {
+                Ok(c) => commands.extend(c),
+                Err((line, e)) => {
+                    let _ = writeln!(err, "yamuxctl: {}:{line}: {e}", path.display());
+                    return Ok(2);
                 }
             }
         }
