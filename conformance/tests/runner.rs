@@ -334,7 +334,7 @@ for line in sys.stdin:
     std::fs::write(&file, py).expect("write");
     let body = format!("exec python3 {}", file.display());
     let iut = adapter(script("cmd", &body));
-    let mut o = opts(&["goaway.send.on-close"]);
+    let mut o = opts(&["ping.iut-request"]);
     o.roles = vec![Role::Server];
     let r = run_all(&suite().cases, &iut, &o).await;
     assert_eq!(
@@ -344,10 +344,7 @@ for line in sys.stdin:
         r[0].message,
         r[0].failures
     );
-    assert_eq!(
-        r[0].message.as_deref(),
-        Some("the adapter cannot `session-close`")
-    );
+    assert_eq!(r[0].message.as_deref(), Some("the adapter cannot `ping`"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
