@@ -132,6 +132,21 @@ pub trait DecodeSink {
     /// The stream ended inside a header or body: `needed` more bytes were
     /// expected after `have` at `offset`.
     fn truncated(&mut self, _offset: u64, _have: u64, _needed: u64) {}
+    /// Whether a header the resynchronising scan found ([`plausible_header`]
+    /// already holds) is credible against what the sink knows of the
+    /// connection: its streams, their parity and credit. Called only while
+    /// resynchronising, for every header of a candidate chain; a header it
+    /// refuses is not a frame boundary. The default believes every plausible
+    /// header. `earlier`: the headers before it in the chain; `skipped`: the
+    /// bytes this resynchronisation skipped before the chain. Returns why not.
+    fn credible(
+        &self,
+        _raw: &RawHeader,
+        _earlier: &[RawHeader],
+        _skipped: u64,
+    ) -> Result<(), &'static str> {
+        Ok(())
+    }
 }
 
 /// An owned decoder event, for tests and simple users ([`ByteDecoder::decode_all`]).
@@ -650,21 +665,25 @@ impl ByteDecoder {
     /// the stream). A chain that meets an implausible header is discarded.
     fn scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S, at_end: bool) {
         let max = self.config.max_body_len;
+        let skipped = match &self.state {
+            State::Scan { skipped, .. } => *skipped,
+            _ => 0,
+        };
         let buf = &self.carry;
-        // (position, chain length, bytes claimed beyond the buffer)
+        // (position, chain length, bytes left unexplained at the end)
         let mut best: Option<(usize, usize, usize)> = None;
         let mut waiting = None;
         let mut i = 0;
         while i + HEADER_LEN <= buf.len() {
             // cheap pre-filter on version and type bytes
             if buf[i] == 0 && buf[i + 1] <= 3 {
-                let (len, open, beyond) = chain(buf, i, max);
+                let (len, open, unexplained) = chain(buf, i, max, skipped + i as u64, &*sink);
                 if len > 0 {
                     if open && len < SCAN_CHAIN {
                         waiting.get_or_insert(i);
                     }
-                    if best.is_none_or(|(_, b, o)| len > b || (len == b && beyond < o)) {
-                        best = Some((i, len, beyond));
+                    if best.is_none_or(|(_, b, o)| len > b || (len == b && unexplained < o)) {
+                        best = Some((i, len, unexplained));
                     }
                     if len >= SCAN_CHAIN {
                         break;
@@ -677,9 +696,13 @@ impl ByteDecoder {
         // A complete chain is taken only when no earlier candidate is still
         // waiting for bytes: that one may complete too and would win, so
         // the choice must not depend on how the bytes were chunked.
+        // With no more bytes coming, a lone header is taken only when it
+        // explains every byte up to where they stop: one whose successor
+        // would start in a gap or past the end is confirmed by nothing.
         let found = match best {
-            Some((i, len, _))
-                if settled || (len >= SCAN_CHAIN && waiting.is_none_or(|w| w >= i)) =>
+            Some((i, len, unexplained))
+                if (settled && (len > 1 || unexplained == 0))
+                    || (len >= SCAN_CHAIN && waiting.is_none_or(|w| w >= i)) =>
             {
                 Some(i)
             }
@@ -735,19 +758,31 @@ pub const SCAN_CHAIN: usize = 4;
 /// [`SCAN_CHAIN`]), and whether it runs into the end of `buf` (open) rather
 /// than being complete. Length 0: `i` is not plausible, or the chain meets an
 /// implausible header.
-/// Also returns how far the chain's claimed bytes run beyond `buf` (less is
-/// more believable).
-fn chain(buf: &[u8], mut i: usize, max: u32) -> (usize, bool, usize) {
+/// Also returns how many bytes at the end of `buf` the chain leaves
+/// unexplained (less is more believable): the bytes its last frame claims
+/// beyond `buf`, or those of a header that starts in `buf` and does not fit
+/// (a chain that ends exactly at the end of `buf` leaves none).
+fn chain<S: DecodeSink + ?Sized>(
+    buf: &[u8],
+    mut i: usize,
+    max: u32,
+    skipped: u64,
+    sink: &S,
+) -> (usize, bool, usize) {
     let mut n = 0;
+    let mut earlier: Vec<RawHeader> = Vec::new();
     while n < SCAN_CHAIN {
         let Some(raw) = buf.get(i..).and_then(RawHeader::parse) else {
-            return (n, true, i.saturating_sub(buf.len()));
+            // bytes claimed beyond the buffer, or the start of a header
+            // that does not fit in it: both are left unexplained
+            return (n, true, i.abs_diff(buf.len()));
         };
-        if plausible_header(&raw, max).is_err() {
+        if plausible_header(&raw, max).is_err() || sink.credible(&raw, &earlier, skipped).is_err() {
             return (0, false, 0);
         }
         n += 1;
         i += HEADER_LEN + frame_body_len(&raw);
+        earlier.push(raw);
     }
     (n, false, 0)
 }
@@ -825,6 +860,27 @@ mod tests {
             d.finish(&mut out);
             assert_eq!(out, whole, "split {split}");
         }
+    }
+
+    #[test]
+    fn resync_prefers_the_chain_that_explains_the_bytes_up_to_the_end() {
+        // Found by scripts/soak-synthetic: after a gap, 10 left-over bytes
+        // and the first 2 of a real Window Update read as a Window Update on
+        // stream 0x570000 whose successor would start inside the real one
+        // and not fit; the real one ends exactly at the end. Both are one
+        // header long: the one that leaves no bytes unexplained wins, not
+        // the earlier.
+        let first = Frame::window_update(StreamId::new(1), Flags::SYN, 0);
+        let real = Frame::window_update(StreamId::new(55), Flags::NONE, 38_031);
+        let mut d = ByteDecoder::new(DecoderConfig::default());
+        let mut out = Vec::new();
+        d.feed(&wire(std::slice::from_ref(&first)), &mut out);
+        d.gap(1, &mut out);
+        d.feed(&[0, 1, 0, 0, 0, 0x57, 0, 0, 0, 0], &mut out);
+        d.feed(&wire(std::slice::from_ref(&real)), &mut out);
+        d.finish(&mut out);
+        let got: Vec<(u64, Header)> = frames_of(&out).into_iter().map(|f| (f.0, f.1)).collect();
+        assert_eq!(got, vec![(0, first.header), (23, real.header)]);
     }
 
     #[test]

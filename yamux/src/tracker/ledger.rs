@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use super::{Finding, FindingKind};
-use crate::frame::{Flags, FrameType, GoAwayCode, Header, INITIAL_WINDOW};
+use crate::frame::{Flags, FrameType, GoAwayCode, Header, RawHeader, HEADER_LEN, INITIAL_WINDOW};
 
 /// How long a side with credit must have sent no data before the end of the
 /// capture for its unfinished stream to be reported as stalled.
@@ -234,6 +234,8 @@ pub struct Tracker {
     pings: [HashMap<u32, VecDeque<(u64, Duration)>>; 2],
     ping_seq: u64,
     rtts: Vec<Duration>,
+    /// The highest stream id known of each parity (index 1: odd); 0 none.
+    max_id: [u32; 2],
     go_away: [Option<(Duration, GoAwayCode)>; 2],
     findings: Vec<Finding>,
     frames: [u64; 2],
@@ -310,6 +312,109 @@ impl Tracker {
     /// Go Away sent by `side`, with its time and code.
     pub fn go_away(&self, side: Side) -> Option<(Duration, GoAwayCode)> {
         self.go_away[side.idx()]
+    }
+
+    /// Whether a header found by resynchronising after a gap in `side`'s
+    /// bytes ([`super::plausible_header`] already holds) could have been sent
+    /// by `side` given what the tracker knows; returns why not. `earlier`:
+    /// the headers before it in the candidate chain (a stream they open is
+    /// taken as opened). `peer_complete`: every byte the other side sent so
+    /// far was seen, so every stream it opened is known and every credit it
+    /// granted counted. `lost`: bytes of `side` lost so far (`None`: its
+    /// start is unknown, so any number). Only what the lost bytes cannot
+    /// explain is refused:
+    /// - a SYN on a stream id of the other side's parity (ids.parity), or a
+    ///   frame on an unknown stream of that parity while every byte of the
+    ///   other side was seen (it never opened that stream);
+    /// - a frame on an unknown stream of `side`'s parity whose opening needs
+    ///   more SYNs than the lost bytes can hold: every implementation
+    ///   allocates its ids in order, two apart, so reaching id `n` above the
+    ///   highest id known means `(n - highest) / 2` streams opened, 12 bytes
+    ///   each, in the lost bytes;
+    /// - Data on an unknown stream longer than a new stream's 256 KiB window
+    ///   (flow.initial-window);
+    /// - Data on a known stream longer than the credit `side` can have had
+    ///   while the other side was seen completely: the ledger counts every
+    ///   Window Update granted and not the Data lost, so it only overstates
+    ///   the real credit (flow.overrun).
+    ///
+    /// Unknown roles (no TCP SYN, no stream opened yet) leave parity and id
+    /// order unchecked.
+    pub fn credible(
+        &self,
+        side: Side,
+        raw: &RawHeader,
+        earlier: &[RawHeader],
+        peer_complete: bool,
+        lost: Option<u64>,
+    ) -> Result<(), &'static str> {
+        let is_stream_frame = |r: &RawHeader| {
+            r.typ == FrameType::Data as u8 || r.typ == FrameType::WindowUpdate as u8
+        };
+        if !is_stream_frame(raw) {
+            return Ok(());
+        }
+        let data = raw.typ == FrameType::Data as u8;
+        let syn = Flags::from_bits(raw.flags).contains(Flags::SYN);
+        let id = raw.stream_id;
+        let opened_earlier = |id: u32| {
+            earlier.iter().any(|r| {
+                is_stream_frame(r)
+                    && r.stream_id == id
+                    && Flags::from_bits(r.flags).contains(Flags::SYN)
+            })
+        };
+        if let Some(st) = self.streams.get(&id) {
+            if data && peer_complete {
+                if let Some(credit) = st.send_credit(side) {
+                    if i64::from(raw.length) > credit.max(0) {
+                        return Err("data beyond the credit the sender had");
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if opened_earlier(id) {
+            return Ok(());
+        }
+        if data && raw.length > INITIAL_WINDOW {
+            return Err("data on a new stream beyond its initial window");
+        }
+        let Some(client) = self.client else {
+            return Ok(());
+        };
+        let odd = id % 2 == 1;
+        let opener = if odd { client } else { client.other() };
+        if opener != side {
+            return if syn || peer_complete {
+                Err("a stream the other side never opened")
+            } else {
+                Ok(())
+            };
+        }
+        let Some(lost) = lost else {
+            return Ok(());
+        };
+        // the highest id of this parity known, or the one before the first
+        let highest = earlier
+            .iter()
+            .filter(|r| is_stream_frame(r) && (r.stream_id % 2 == 1) == odd)
+            .map(|r| i64::from(r.stream_id))
+            .chain(std::iter::once(i64::from(self.max_id[usize::from(odd)])))
+            .max()
+            .unwrap_or(0)
+            .max(if odd { -1 } else { 0 });
+        let between = (i64::from(id) - highest) / 2 - i64::from(syn);
+        if between > 0 && between.saturating_mul(HEADER_LEN as i64) > lost as i64 {
+            return Err("a stream id further ahead than the lost bytes can have opened");
+        }
+        Ok(())
+    }
+
+    fn insert_stream(&mut self, st: StreamStats) {
+        let odd = usize::from(st.id % 2 == 1);
+        self.max_id[odd] = self.max_id[odd].max(st.id);
+        self.streams.insert(st.id, st);
     }
 
     fn find(&mut self, kind: FindingKind, side: Side, stream: Option<u32>, message: String) {
@@ -436,7 +541,7 @@ impl Tracker {
                     format!("{} on stream {id}, which was never opened", h.typ),
                 );
             }
-            self.streams.insert(id, StreamStats::new(id, ts, None));
+            self.insert_stream(StreamStats::new(id, ts, None));
         }
         let mut found = Vec::new();
         let Some(st) = self.streams.get_mut(&id) else {
@@ -591,8 +696,7 @@ impl Tracker {
                 return;
             }
         }
-        self.streams
-            .insert(id, StreamStats::new(id, ts, Some(side)));
+        self.insert_stream(StreamStats::new(id, ts, Some(side)));
     }
 
     /// Ends the connection at `ts`: closes zero-window intervals and reports
@@ -702,6 +806,54 @@ mod tests {
     }
     fn kinds(t: &Tracker) -> Vec<FindingKind> {
         t.findings().iter().map(|f| f.kind).collect()
+    }
+
+    fn raw(typ: FrameType, flags: Flags, id: u32, len: u32) -> RawHeader {
+        RawHeader::from(h(typ, flags, id, len))
+    }
+
+    #[test]
+    fn resync_candidates_are_judged_against_the_connection() {
+        use FrameType::{Data, WindowUpdate as Wu};
+        // A is the client (odd ids); it opened 1 and 3; B granted 1000 on 1
+        let mut t = Tracker::new(Some(Side::A), false);
+        t.on_frame(Side::A, ms(0), &h(Wu, Flags::SYN, 1, 0));
+        t.on_frame(Side::A, ms(0), &h(Wu, Flags::SYN, 3, 0));
+        t.on_frame(Side::B, ms(1), &h(Wu, Flags::ACK, 1, 1000));
+        let ok = |t: &Tracker, r: RawHeader, earlier: &[RawHeader], complete, lost| {
+            t.credible(Side::A, &r, earlier, complete, lost)
+        };
+        // a known stream within its credit (256 KiB + 1000)
+        assert!(ok(&t, raw(Data, Flags::NONE, 1, 263_144), &[], true, Some(0)).is_ok());
+        assert!(ok(&t, raw(Data, Flags::NONE, 1, 263_145), &[], true, Some(0)).is_err());
+        // ... unless the peer's bytes were not all seen (credit unknown)
+        assert!(ok(&t, raw(Data, Flags::NONE, 1, 263_145), &[], false, Some(0)).is_ok());
+        // B's parity: a SYN never, another frame only if B's bytes went missing
+        assert!(ok(&t, raw(Wu, Flags::SYN, 2, 0), &[], false, None).is_err());
+        assert!(ok(&t, raw(Data, Flags::NONE, 2, 10), &[], true, None).is_err());
+        assert!(ok(&t, raw(Data, Flags::NONE, 2, 10), &[], false, None).is_ok());
+        // a new stream: at most the initial window
+        assert!(ok(&t, raw(Data, Flags::NONE, 5, 262_145), &[], true, None).is_err());
+        // ids in order: 7 needs the SYNs of 5 and 7 (24 bytes) in what was lost
+        assert!(ok(&t, raw(Data, Flags::NONE, 7, 10), &[], true, Some(23)).is_err());
+        assert!(ok(&t, raw(Data, Flags::NONE, 7, 10), &[], true, Some(24)).is_ok());
+        assert!(ok(&t, raw(Wu, Flags::SYN, 7, 0), &[], true, Some(12)).is_ok());
+        // the 4-byte shift of a header: id 65537 after a few lost bytes
+        assert!(ok(&t, raw(Data, Flags::NONE, 65_537, 49), &[], true, Some(40)).is_err());
+        // a stream opened earlier in the same chain counts as opened
+        let syn5 = raw(Wu, Flags::SYN, 5, 0);
+        assert!(ok(&t, raw(Data, Flags::NONE, 5, 10), &[syn5], true, Some(0)).is_ok());
+        // unknown roles: no parity or order to check
+        let u = Tracker::new(None, true);
+        assert!(u
+            .credible(
+                Side::A,
+                &raw(Data, Flags::NONE, 65_536, 10),
+                &[],
+                true,
+                Some(0)
+            )
+            .is_ok());
     }
 
     #[test]

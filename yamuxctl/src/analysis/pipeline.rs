@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use yamux::frame::{Header, RawHeader};
+use yamux::frame::{Header, RawHeader, HEADER_LEN};
 use yamux::tracker::{
     plausible_header, ByteDecoder, DecodeSink, Decoded, DecoderConfig, Finding, FindingKind,
     PreambleLine, Side, Tracker, Undecodable,
@@ -63,6 +63,14 @@ pub(crate) struct Pipeline {
     max_body_len: u32,
     /// Frames decoded.
     pub(crate) frames: u64,
+    /// Per direction: whether its first byte was seen, as last told by
+    /// [`Pipeline::sink`] (`None`: no bytes or acknowledgment from it yet).
+    start_known: [Option<bool>; 2],
+    /// Per direction: bytes lost from it so far, and for each gap the 11
+    /// bytes of a header it may have cut.
+    lost: [u64; 2],
+    /// Per direction: bytes the decoder skipped as undecodable so far.
+    skipped: [u64; 2],
 }
 
 impl Pipeline {
@@ -86,6 +94,9 @@ impl Pipeline {
             tracker,
             max_body_len,
             frames: 0,
+            start_known: [None; 2],
+            lost: [0; 2],
+            skipped: [0; 2],
         }
     }
 
@@ -106,6 +117,7 @@ impl Pipeline {
         start_known: bool,
         obs: &'a mut O,
     ) -> Sink<'a, O> {
+        self.start_known[side.idx()] = Some(start_known);
         Sink {
             p: self,
             obs,
@@ -185,6 +197,9 @@ impl Pipeline {
                 side,
                 ts: end,
                 frames: &mut self.frames,
+                peer_complete: peer_complete(&self.start_known, &self.lost, &self.skipped, side),
+                lost: lost(&self.start_known, &self.lost, side),
+                skipped: &mut self.skipped[side.idx()],
             };
             d.finish(&mut fs);
         }
@@ -310,6 +325,9 @@ impl<O: Observer + ?Sized> Sink<'_, O> {
             side: self.side,
             ts: self.ts,
             frames: &mut p.frames,
+            peer_complete: peer_complete(&p.start_known, &p.lost, &p.skipped, self.side),
+            lost: lost(&p.start_known, &p.lost, self.side),
+            skipped: &mut p.skipped[self.side.idx()],
         };
         Some((dec, fs))
     }
@@ -334,6 +352,10 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
                 if let Some((d, mut fs)) = self.decoder() {
                     d.gap(len, &mut fs);
                 }
+                // counted after the decoder settled the bytes before the gap;
+                // with the start of a header the gap may have cut (up to 11
+                // bytes the decoder drops at the gap)
+                self.p.lost[self.side.idx()] += len + (HEADER_LEN as u64 - 1);
             }
         }
     }
@@ -355,6 +377,25 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
     }
 }
 
+/// Whether every byte the side other than `side` sent so far was seen and
+/// decoded: its start known, no gap, nothing skipped (see
+/// [`Tracker::credible`]).
+fn peer_complete(
+    start_known: &[Option<bool>; 2],
+    lost: &[u64; 2],
+    skipped: &[u64; 2],
+    side: Side,
+) -> bool {
+    let peer = side.other().idx();
+    start_known[peer] == Some(true) && lost[peer] == 0 && skipped[peer] == 0
+}
+
+/// Bytes of `side` lost so far, or `None` when its start is unknown (see
+/// [`Tracker::credible`]).
+fn lost(start_known: &[Option<bool>; 2], lost: &[u64; 2], side: Side) -> Option<u64> {
+    (start_known[side.idx()] == Some(true)).then_some(lost[side.idx()])
+}
+
 /// Decoded frames of one direction → tracker → observer.
 struct FrameSink<'a, O: ?Sized> {
     info: &'a ConnInfo,
@@ -363,6 +404,12 @@ struct FrameSink<'a, O: ?Sized> {
     side: Side,
     ts: Duration,
     frames: &'a mut u64,
+    /// See [`peer_complete`].
+    peer_complete: bool,
+    /// See [`lost`].
+    lost: Option<u64>,
+    /// Bytes of this direction skipped as undecodable so far.
+    skipped: &'a mut u64,
 }
 
 impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
@@ -396,6 +443,7 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
     }
 
     fn undecodable(&mut self, u: Undecodable) {
+        *self.skipped += u.len;
         self.obs.skipped(self.info, self.side, self.ts, &u);
         if u.is_violation() {
             let f = Finding::new(
@@ -426,5 +474,18 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
     fn truncated(&mut self, offset: u64, have: u64, needed: u64) {
         self.obs
             .truncated(self.info, self.side, offset, have, needed);
+    }
+
+    fn credible(
+        &self,
+        raw: &RawHeader,
+        earlier: &[RawHeader],
+        skipped: u64,
+    ) -> Result<(), &'static str> {
+        // bytes that may hold frames never decoded: lost, skipped earlier,
+        // and skipped by this scan before the candidate
+        let unseen = self.lost.map(|l| l + *self.skipped + skipped);
+        self.tracker
+            .credible(self.side, raw, earlier, self.peer_complete, unseen)
     }
 }
