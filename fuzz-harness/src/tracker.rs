@@ -110,7 +110,7 @@ impl<'a> Dir<'a> {
         if gap {
             self.dec.gap(n as u64, &mut self.events);
             self.had_gap = true;
-            tracker.note_gap();
+            tracker.note_lost(self.side, ts, n as u64);
         } else {
             self.dec
                 .feed(&self.bytes[self.pos..self.pos + n], &mut self.events);

@@ -29,7 +29,7 @@ impl Observer for Collect {
     fn frame(&mut self, ev: &FrameEvent<'_>) {
         self.frames.push((ev.side, ev.offset, *ev.header));
     }
-    fn gap(&mut self, _c: &ConnInfo, side: Side, _ts: Duration, offset: u64, len: u64) {
+    fn gap(&mut self, _c: &ConnInfo, side: Side, _ts: Duration, offset: u64, len: u64, _: bool) {
         self.gaps.push((side, offset, len));
     }
 }

@@ -353,6 +353,27 @@ impl ByteDecoder {
         matches!(self.state, State::Header | State::Body { .. })
     }
 
+    /// The stream offset of the first byte held while scanning for a
+    /// header: frames that the scan may still report start at or after it.
+    /// `None` when nothing is held unresolved (in sync, or a scan with
+    /// nothing buffered): every frame reported from now on starts in bytes
+    /// not yet given.
+    pub fn unresolved_from(&self) -> Option<u64> {
+        match self.state {
+            State::Scan { .. } if !self.carry.is_empty() => Some(self.carry_off),
+            _ => None,
+        }
+    }
+
+    /// Inside a Data body whose header was decoded: the body bytes still to
+    /// come (a gap of at most this many bytes loses no frame).
+    pub fn body_remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Body { remaining, .. } => Some(remaining),
+            _ => None,
+        }
+    }
+
     /// Feeds the next bytes of the stream.
     pub fn feed<S: DecodeSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) {
         self.run(data, sink);

@@ -71,6 +71,40 @@ impl StreamPhase {
     }
 }
 
+/// How far a tracked credit can be trusted once frames of a side may be
+/// missing from a capture (a gap outside any Data body).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Bound {
+    /// Every frame that moves it was seen.
+    #[default]
+    Exact,
+    /// Data of its owner may be missing: the real credit is at most this.
+    AtMost,
+    /// Window Updates granting it may be missing: the real credit is at
+    /// least this.
+    AtLeast,
+}
+
+impl Bound {
+    /// The sign printed before a bounded figure: `""`, `"≤"` or `"≥"`.
+    pub const fn sign(self) -> &'static str {
+        match self {
+            Bound::Exact => "",
+            Bound::AtMost => "≤",
+            Bound::AtLeast => "≥",
+        }
+    }
+
+    /// Stable kebab-case name (`exact`, `at-most`, `at-least`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Bound::Exact => "exact",
+            Bound::AtMost => "at-most",
+            Bound::AtLeast => "at-least",
+        }
+    }
+}
+
 /// The credit of one side on one stream, before and after a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowChange {
@@ -81,6 +115,9 @@ pub struct WindowChange {
     pub before: i64,
     /// Credit after the frame (negative after an overrun).
     pub after: i64,
+    /// Whether `before` and `after` are exact or bounds (frames of a side
+    /// lost from the capture).
+    pub bound: Bound,
 }
 
 /// What the tracker made of one frame.
@@ -111,8 +148,15 @@ pub struct StreamStats {
     pub opener: Option<Side>,
     /// Current phase.
     pub phase: StreamPhase,
-    /// Whether the opening was seen, so the ledger is exact.
+    /// Whether the opening was seen, so the ledger is known (exact unless
+    /// `lossy`).
     pub ledger_known: bool,
+    /// Per side: frames of that side may be missing from this stream's
+    /// record (bytes of it were lost from the capture outside any Data body
+    /// while the stream was live): its `bytes` and `frames` are lower
+    /// bounds, its FIN or RST may be unseen, and the credits are bounds
+    /// ([`StreamStats::credit_bound`]).
+    pub lossy: [bool; 2],
     /// Send credit per side (index 0 = A), when the ledger is known.
     pub credit: [i64; 2],
     /// Smallest credit each side had.
@@ -134,6 +178,8 @@ pub struct StreamStats {
     pub reset_code: Option<u32>,
     zero_since: [Option<Duration>; 2],
     acked: bool,
+    /// Per side: a frame with ACK was seen from it.
+    ack_from: [bool; 2],
     fin: [bool; 2],
     rst: [bool; 2],
     /// First and last frame time.
@@ -153,6 +199,7 @@ impl StreamStats {
                 StreamPhase::Open
             },
             ledger_known: opener.is_some(),
+            lossy: [false; 2],
             credit: [INITIAL; 2],
             min_credit: [INITIAL; 2],
             bytes: [0; 2],
@@ -164,6 +211,7 @@ impl StreamStats {
             reset_code: None,
             zero_since: [None; 2],
             acked: opener.is_none(),
+            ack_from: [false; 2],
             fin: [false; 2],
             rst: [false; 2],
             first: ts,
@@ -188,9 +236,40 @@ impl StreamStats {
 
     /// The send credit of `side`: 256 KiB plus the other side's Window
     /// Update deltas minus the Data `side` sent (negative after an
-    /// overrun). `None` when the ledger is unknown (opening not seen).
+    /// overrun). `None` unless it is exact: the ledger is unknown (opening
+    /// not seen) or frames of a side may be missing ([`Self::credit_bound`]).
     pub fn send_credit(&self, side: Side) -> Option<i64> {
-        self.ledger_known.then_some(self.credit[side.idx()])
+        match self.credit_bound(side) {
+            Some((c, Bound::Exact)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The send credit of `side` as tracked and how far it holds: exact;
+    /// at most (Data of `side` may be missing); at least (Window Updates of
+    /// the other side may be missing); `None` when both, or the ledger is
+    /// unknown.
+    pub fn credit_bound(&self, side: Side) -> Option<(i64, Bound)> {
+        let bound = self.bound_of(side)?;
+        Some((self.credit[side.idx()], bound))
+    }
+
+    /// The smallest credit `side` had, as [`Self::credit_bound`].
+    pub fn min_credit_bound(&self, side: Side) -> Option<(i64, Bound)> {
+        let bound = self.bound_of(side)?;
+        Some((self.min_credit[side.idx()], bound))
+    }
+
+    fn bound_of(&self, side: Side) -> Option<Bound> {
+        if !self.ledger_known {
+            return None;
+        }
+        match (self.lossy[side.idx()], self.lossy[side.other().idx()]) {
+            (false, false) => Some(Bound::Exact),
+            (true, false) => Some(Bound::AtMost),
+            (false, true) => Some(Bound::AtLeast),
+            (true, true) => None,
+        }
     }
 
     fn update_phase(&mut self) {
@@ -240,6 +319,9 @@ pub struct Tracker {
     findings: Vec<Finding>,
     frames: [u64; 2],
     last: Duration,
+    /// Per side: bytes lost outside any Data body so far, and the time of
+    /// the last such loss (see [`Tracker::note_lost`]).
+    lost: [(u64, Option<Duration>); 2],
 }
 
 impl Tracker {
@@ -255,10 +337,33 @@ impl Tracker {
         }
     }
 
-    /// Bytes were lost from the capture: from now on, frames on streams never
-    /// seen opening are adopted silently (their SYN may have been lost).
-    pub fn note_gap(&mut self) {
+    /// `len` bytes `side` sent were lost from the capture at `ts` where no
+    /// frame boundary was known (outside any Data body, or past one), so
+    /// frames of `side` may be missing. From now on frames on streams never
+    /// seen opening are adopted silently (their SYN may have been lost);
+    /// every live stream's record of `side` becomes a bound
+    /// ([`StreamStats::lossy`]); findings the lost frames could explain are
+    /// no longer made, or made as "possible" at info level: data beyond a
+    /// window the lost Window Updates may have granted, a stream open at the
+    /// end whose FIN may be lost, a ping whose answer or request may be lost.
+    /// Bytes lost inside a Data body whose header was seen need no call: no
+    /// frame is missing.
+    pub fn note_lost(&mut self, side: Side, ts: Duration, len: u64) {
         self.lenient = true;
+        let l = &mut self.lost[side.idx()];
+        l.0 = l.0.saturating_add(len);
+        l.1 = Some(l.1.map_or(ts, |t| t.max(ts)));
+        for st in self.streams.values_mut() {
+            if !st.is_finished() {
+                st.lossy[side.idx()] = true;
+            }
+        }
+    }
+
+    /// Bytes of `side` lost outside any Data body so far
+    /// ([`Tracker::note_lost`]).
+    pub fn lost(&self, side: Side) -> u64 {
+        self.lost[side.idx()].0
     }
 
     /// The client side, once known.
@@ -366,7 +471,7 @@ impl Tracker {
         };
         if let Some(st) = self.streams.get(&id) {
             if data && peer_complete {
-                if let Some(credit) = st.send_credit(side) {
+                if let Some((credit, Bound::Exact | Bound::AtMost)) = st.credit_bound(side) {
                     if i64::from(raw.length) > credit.max(0) {
                         return Err("data beyond the credit the sender had");
                     }
@@ -501,12 +606,24 @@ impl Tracker {
                         self.rtts.push(rtt);
                         rec.rtt = Some(rtt);
                     }
-                    None => self.find(
-                        FindingKind::UnmatchedPong,
-                        side,
-                        None,
-                        format!("ping answer {} matches no outstanding ping", h.length),
-                    ),
+                    None => {
+                        let asker = side.other();
+                        let lost = self.lost[asker.idx()].0;
+                        let mut f = Finding::new(
+                            FindingKind::UnmatchedPong,
+                            Some(side),
+                            None,
+                            format!("ping answer {} matches no outstanding ping", h.length),
+                        );
+                        if lost > 0 {
+                            // its request may be in what was lost
+                            f = possible(
+                                f,
+                                format!("{lost} bytes the other side sent were lost from the capture, and the request may be among them"),
+                            );
+                        }
+                        self.findings.push(f);
+                    }
                 }
             }
             _ => self.find(
@@ -558,6 +675,7 @@ impl Tracker {
             }
         }
         if flags.contains(Flags::ACK) {
+            st.ack_from[side.idx()] = true;
             if st.opener == Some(side) {
                 // Not the acceptor's ACK: the stream is no more acknowledged
                 // than before, and the acceptor's own ACK is still its first.
@@ -587,12 +705,18 @@ impl Tracker {
                     let before = st.credit[side.idx()];
                     let after = before - len;
                     st.set_credit(side, ts, after);
-                    rec.window = Some(WindowChange {
+                    let bound = st.bound_of(side);
+                    rec.window = bound.map(|bound| WindowChange {
                         side,
                         before,
                         after,
+                        bound,
                     });
-                    if after < 0 && len > 0 {
+                    // judged only where the tracked credit is at least the
+                    // real one: Window Updates of the receiver lost from
+                    // the capture may have granted the excess
+                    let judged = matches!(bound, Some(Bound::Exact | Bound::AtMost));
+                    if judged && after < 0 && len > 0 {
                         found.push((
                             FindingKind::DataBeyondWindow,
                             format!(
@@ -619,12 +743,17 @@ impl Tracker {
                     let before = st.credit[to.idx()];
                     let after = before + i64::from(h.length);
                     st.set_credit(to, ts, after);
-                    rec.window = Some(WindowChange {
+                    let bound = st.bound_of(to);
+                    rec.window = bound.map(|bound| WindowChange {
                         side: to,
                         before,
                         after,
+                        bound,
                     });
-                    if after > i64::from(u32::MAX) && before <= i64::from(u32::MAX) {
+                    // judged only where the tracked credit is at most the
+                    // real one: lost Data of its owner would lower it
+                    let judged = matches!(bound, Some(Bound::Exact | Bound::AtLeast));
+                    if judged && after > i64::from(u32::MAX) && before <= i64::from(u32::MAX) {
                         found.push((
                             FindingKind::CreditOverflow,
                             format!("credit on stream {id} grows to {after}, beyond 2^32-1"),
@@ -678,6 +807,18 @@ impl Tracker {
                 ),
             );
         }
+        if let Some(st) = self.streams.get_mut(&id) {
+            if st.opener.is_none() && !st.is_finished() {
+                // adopted from frames seen before any SYN (a capture that
+                // began mid-stream, or lost bytes): this is its first SYN,
+                // not a second one; the ledger stays unknown, and it is
+                // acknowledged once the other side sent an ACK
+                st.opener = Some(side);
+                st.acked = st.ack_from[side.other().idx()];
+                st.update_phase();
+                return;
+            }
+        }
         if let Some(st) = self.streams.get(&id) {
             if st.is_finished() {
                 self.find(
@@ -715,15 +856,24 @@ impl Tracker {
             .collect();
         unanswered.sort_unstable_by_key(|&(n, ..)| n);
         for (_, side, value, sent) in unanswered {
-            self.find(
+            let mut f = Finding::new(
                 FindingKind::UnansweredPing,
-                side,
+                Some(side),
                 None,
                 format!(
                     "ping {value} got no answer in the {:.3}s until the end",
                     end.saturating_sub(sent).as_secs_f64()
                 ),
             );
+            let (lost, last_loss) = self.lost[side.other().idx()];
+            if last_loss.is_some_and(|t| t >= sent) {
+                // the answer may be in bytes lost after the ping was sent
+                f = possible(
+                    f,
+                    format!("{lost} bytes the other side sent were lost from the capture, some after the ping, and the answer may be among them"),
+                );
+            }
+            self.findings.push(f);
         }
         let mut found = Vec::new();
         let mut ids: Vec<u32> = self.streams.keys().copied().collect();
@@ -743,7 +893,9 @@ impl Tracker {
             for side in [Side::A, Side::B] {
                 let i = side.idx();
                 let credit = st.credit[i];
-                if st.fin[i] || credit <= 0 {
+                // a side whose frames may be missing may have sent its FIN
+                // or its data in them
+                if st.fin[i] || credit <= 0 || st.lossy[i] {
                     continue;
                 }
                 // A side that has not finished and still has credit: worth
@@ -782,6 +934,16 @@ impl Tracker {
         for (side, id, msg) in found {
             self.find(FindingKind::StreamOpenAtEnd, side, Some(id), msg);
         }
+    }
+}
+
+/// `f` made a possibility: info level (no exit status depends on it), its
+/// message saying why it may be wrong.
+fn possible(f: Finding, why: String) -> Finding {
+    Finding {
+        severity: super::Severity::Info,
+        message: format!("possibly {}: {why}", f.message),
+        ..f
     }
 }
 
@@ -870,7 +1032,8 @@ mod tests {
             Some(WindowChange {
                 side: Side::B,
                 before: INITIAL,
-                after: INITIAL + 1000
+                after: INITIAL + 1000,
+                bound: Bound::Exact,
             })
         );
         assert_eq!(r.phase, Some(StreamPhase::Opening));

@@ -124,8 +124,21 @@ pub trait Observer {
     fn body(&mut self, c: &ConnInfo, side: Side, h: &Header, chunk: &[u8]) {}
     /// `len` bytes of the last Data frame's body are missing.
     fn body_gap(&mut self, c: &ConnInfo, side: Side, h: &Header, len: u64) {}
-    /// Bytes missing from the capture.
-    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64) {}
+    /// `len` bytes at stream `offset` of `side` are missing from the
+    /// capture. `frames_lost`: they were not all inside one Data body whose
+    /// header was seen, so frames of `side` may be missing too (the
+    /// tracker's figures of live streams are bounds from here, see
+    /// `Tracker::note_lost`).
+    fn gap(
+        &mut self,
+        c: &ConnInfo,
+        side: Side,
+        ts: Duration,
+        offset: u64,
+        len: u64,
+        frames_lost: bool,
+    ) {
+    }
     /// Bytes skipped while looking for a frame.
     fn skipped(&mut self, c: &ConnInfo, side: Side, ts: Duration, u: &Undecodable) {}
     /// The direction ended inside a frame.

@@ -17,6 +17,8 @@
 //! [`DETECT_LIMIT`] per direction) and then replayed with their original
 //! times.
 
+use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use yamux::frame::{Header, RawHeader, HEADER_LEN};
@@ -71,6 +73,10 @@ pub(crate) struct Pipeline {
     lost: [u64; 2],
     /// Per direction: bytes the decoder skipped as undecodable so far.
     skipped: [u64; 2],
+    /// Events in capture order (see [`Timeline`]).
+    tl: Timeline,
+    /// Inputs taken so far: the step of the next one.
+    seq: u64,
 }
 
 impl Pipeline {
@@ -97,6 +103,8 @@ impl Pipeline {
             start_known: [None; 2],
             lost: [0; 2],
             skipped: [0; 2],
+            tl: Timeline::default(),
+            seq: 0,
         }
     }
 
@@ -118,11 +126,14 @@ impl Pipeline {
         obs: &'a mut O,
     ) -> Sink<'a, O> {
         self.start_known[side.idx()] = Some(start_known);
+        self.seq += 1;
+        let seq = self.seq;
         Sink {
             p: self,
             obs,
             side,
             ts,
+            seq,
             start_known,
         }
     }
@@ -189,20 +200,12 @@ impl Pipeline {
         end: Duration,
         obs: &mut O,
     ) {
-        if let Some(d) = self.dec[side.idx()].as_mut() {
-            let mut fs = FrameSink {
-                info: &self.info,
-                tracker: &mut self.tracker,
-                obs,
-                side,
-                ts: end,
-                frames: &mut self.frames,
-                peer_complete: peer_complete(&self.start_known, &self.lost, &self.skipped, side),
-                lost: lost(&self.start_known, &self.lost, side),
-                skipped: &mut self.skipped[side.idx()],
-            };
-            d.finish(&mut fs);
+        if self.dec[side.idx()].is_none() || !matches!(self.kind, Kind::Yamux) {
+            return;
         }
+        let start = self.start_known[side.idx()].unwrap_or(true);
+        self.sink(side, end, start, obs)
+            .decode(0, |d, fs| d.finish(fs));
     }
 
     /// Ends a yamux connection at `end`, after [`Pipeline::finish_side`] of
@@ -216,6 +219,7 @@ impl Pipeline {
         obs: &mut O,
         counts: &mut [u64; 3],
     ) {
+        self.release(obs, true);
         let before = self.tracker.findings().len();
         self.tracker.finish(end);
         for f in self.tracker.findings_since(before) {
@@ -302,43 +306,69 @@ pub(crate) struct Sink<'a, O: ?Sized> {
     obs: &'a mut O,
     side: Side,
     ts: Duration,
+    /// This input's step in the connection's timeline.
+    seq: u64,
     start_known: bool,
 }
 
 impl<O: Observer + ?Sized> Sink<'_, O> {
-    /// The decoder of this direction and where its output goes.
-    fn decoder(&mut self) -> Option<(&mut ByteDecoder, FrameSink<'_, O>)> {
+    /// Runs `f` on this direction's decoder (created on first use) and a
+    /// [`FrameSink`] for its output, with the input chunk `len` bytes long
+    /// noted for the timeline; then settles the timeline. Only for a yamux
+    /// connection.
+    fn decode(&mut self, len: u64, f: impl FnOnce(&mut ByteDecoder, &mut FrameSink<'_, O>)) {
         let p = &mut *self.p;
-        if !matches!(p.kind, Kind::Yamux) {
-            return None;
-        }
+        let i = self.side.idx();
         let cfg = DecoderConfig {
             max_body_len: p.max_body_len,
             preamble: true,
             mid_stream: !self.start_known,
         };
-        let dec = p.dec[self.side.idx()].get_or_insert_with(|| ByteDecoder::new(cfg));
-        let fs = FrameSink {
-            info: &p.info,
-            tracker: &mut p.tracker,
-            obs: &mut *self.obs,
+        let dec = p.dec[i].get_or_insert_with(|| ByteDecoder::new(cfg));
+        let end = dec.offset() + len;
+        p.tl.chunks[i].push_back((end, self.seq, self.ts));
+        let other = self.side.other().idx();
+        let other_mark = p.tl.watermark(other, p.dec[other].as_ref());
+        let [qa, qb] = &mut p.tl.queue;
+        let (queue, other_queue) = if i == 0 { (qa, &*qb) } else { (qb, &*qa) };
+        let Some(dec) = p.dec[i].as_mut() else {
+            return;
+        };
+        let mut fs = FrameSink {
+            out: Out {
+                info: &p.info,
+                tracker: &mut p.tracker,
+                obs: &mut *self.obs,
+                frames: &mut p.frames,
+            },
             side: self.side,
-            ts: self.ts,
-            frames: &mut p.frames,
+            now: (self.seq, self.ts),
+            chunks: &p.tl.chunks[i],
+            queue,
+            other_queue,
+            other_mark,
+            last: &mut p.tl.last[i],
+            body_at: &mut p.tl.body_at[i],
             peer_complete: peer_complete(&p.start_known, &p.lost, &p.skipped, self.side),
             lost: lost(&p.start_known, &p.lost, self.side),
-            skipped: &mut p.skipped[self.side.idx()],
+            skipped: &mut p.skipped[i],
+            lookahead: std::cell::OnceCell::new(),
         };
-        Some((dec, fs))
+        f(dec, &mut fs);
+        let unresolved = dec.unresolved_from();
+        p.tl.prune(i, unresolved);
+        p.settle(&mut *self.obs);
     }
 }
 
 impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
     fn data(&mut self, _off: u64, bytes: &[u8]) {
-        if let Kind::Detecting(chunks) = &mut self.p.kind {
-            chunks.push((self.side, self.ts, Chunk::Data(bytes.to_vec())));
-        } else if let Some((d, mut fs)) = self.decoder() {
-            d.feed(bytes, &mut fs);
+        match &mut self.p.kind {
+            Kind::Detecting(chunks) => {
+                chunks.push((self.side, self.ts, Chunk::Data(bytes.to_vec())));
+            }
+            Kind::Other => {}
+            Kind::Yamux => self.decode(bytes.len() as u64, |d, fs| d.feed(bytes, fs)),
         }
     }
 
@@ -347,15 +377,28 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
             Kind::Detecting(chunks) => chunks.push((self.side, self.ts, Chunk::Gap(off, len))),
             Kind::Other => {}
             Kind::Yamux => {
-                self.obs.gap(&self.p.info, self.side, self.ts, off, len);
-                self.p.tracker.note_gap();
-                if let Some((d, mut fs)) = self.decoder() {
-                    d.gap(len, &mut fs);
-                }
+                let i = self.side.idx();
+                // within the body of a Data frame whose header was seen, no
+                // frame is lost: only that body's bytes
+                let within_body = self.p.dec[i]
+                    .as_ref()
+                    .and_then(ByteDecoder::body_remaining)
+                    .is_some_and(|r| len <= r);
+                self.decode(0, |d, fs| {
+                    d.gap(len, fs);
+                    fs.emit(
+                        Ev::Gap {
+                            offset: off,
+                            len,
+                            frames_lost: !within_body,
+                        },
+                        None,
+                    );
+                });
                 // counted after the decoder settled the bytes before the gap;
                 // with the start of a header the gap may have cut (up to 11
                 // bytes the decoder drops at the gap)
-                self.p.lost[self.side.idx()] += len + (HEADER_LEN as u64 - 1);
+                self.p.lost[i] += len + (HEADER_LEN as u64 - 1);
             }
         }
     }
@@ -372,8 +415,12 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
                 "TCP retransmission at stream offset {off} carries {len} bytes that differ from the first copy"
             ),
         );
-        self.obs.finding(&self.p.info, self.ts, &f);
-        self.p.tracker.push_finding(f);
+        if matches!(self.p.kind, Kind::Yamux) {
+            self.decode(0, |_, fs| fs.emit(Ev::Finding(f), None));
+        } else {
+            self.obs.finding(&self.p.info, self.ts, &f);
+            self.p.tracker.push_finding(f);
+        }
     }
 }
 
@@ -396,84 +443,353 @@ fn lost(start_known: &[Option<bool>; 2], lost: &[u64; 2], side: Side) -> Option<
     (start_known[side.idx()] == Some(true)).then_some(lost[side.idx()])
 }
 
-/// Decoded frames of one direction → tracker → observer.
-struct FrameSink<'a, O: ?Sized> {
+/// What a decoder reports, for the tracker and the observer, borrowed
+/// while it goes straight through and owned while it waits in the
+/// timeline.
+#[derive(Debug)]
+enum Ev<'b> {
+    Preamble(PreambleLine),
+    Header { offset: u64, header: Header },
+    Body { header: Header, bytes: Cow<'b, [u8]> },
+    BodyGap { header: Header, len: u64 },
+    Skipped(Undecodable),
+    Truncated { offset: u64, have: u64, needed: u64 },
+    /// Bytes missing from the capture; `frames_lost` unless they fell
+    /// inside a Data body whose header was seen.
+    Gap { offset: u64, len: u64, frames_lost: bool },
+    Finding(Finding),
+}
+
+impl Ev<'_> {
+    fn into_owned(self) -> Ev<'static> {
+        match self {
+            Ev::Body { header, bytes } => Ev::Body {
+                header,
+                bytes: Cow::Owned(bytes.into_owned()),
+            },
+            Ev::Preamble(l) => Ev::Preamble(l),
+            Ev::Header { offset, header } => Ev::Header { offset, header },
+            Ev::BodyGap { header, len } => Ev::BodyGap { header, len },
+            Ev::Skipped(u) => Ev::Skipped(u),
+            Ev::Truncated {
+                offset,
+                have,
+                needed,
+            } => Ev::Truncated {
+                offset,
+                have,
+                needed,
+            },
+            Ev::Gap {
+                offset,
+                len,
+                frames_lost,
+            } => Ev::Gap {
+                offset,
+                len,
+                frames_lost,
+            },
+            Ev::Finding(f) => Ev::Finding(f),
+        }
+    }
+}
+
+/// An event waiting for its turn: its step and time.
+#[derive(Debug)]
+struct Queued {
+    seq: u64,
+    ts: Duration,
+    ev: Ev<'static>,
+}
+
+/// The connection's timeline: decoder events reach the tracker and the
+/// observer in the order of the input that completed them, with its time,
+/// also when a decoder reports frames late (a resynchronising scan holds
+/// bytes until a chain of headers confirms a boundary). While one
+/// direction's decoder holds bytes unresolved, the other direction's
+/// events wait here; when the scan reports its frames, each takes the step
+/// and time of the input chunk that completed its header, and both
+/// directions are merged by step. Nothing waits while both decoders are in
+/// sync: events then go straight through, unbuffered.
+#[derive(Debug, Default)]
+pub(crate) struct Timeline {
+    /// Per direction: events waiting, in order.
+    queue: [VecDeque<Queued>; 2],
+    /// Per direction: the input chunks fed since the first byte its decoder
+    /// still holds unresolved, as (stream offset of the chunk's end, step,
+    /// time).
+    chunks: [VecDeque<(u64, u64, Duration)>; 2],
+    /// Per direction: the step and time of its last event (events of one
+    /// direction never go back in time).
+    last: [(u64, Duration); 2],
+    /// Per direction: the stream offset of the next body byte of the Data
+    /// frame being decoded.
+    body_at: [u64; 2],
+}
+
+impl Timeline {
+    /// The step and time of the input chunk holding stream offset `off` of
+    /// direction `i`, if it is still known.
+    fn at(chunks: &VecDeque<(u64, u64, Duration)>, off: u64) -> Option<(u64, Duration)> {
+        let k = chunks.partition_point(|&(end, _, _)| end <= off);
+        chunks.get(k).map(|&(_, seq, ts)| (seq, ts))
+    }
+
+    /// The earliest step direction `i` may still report an event from: the
+    /// chunk of the first byte its decoder holds unresolved (`u64::MAX`:
+    /// none held).
+    fn watermark(&self, i: usize, dec: Option<&ByteDecoder>) -> u64 {
+        dec.and_then(ByteDecoder::unresolved_from)
+            .map_or(u64::MAX, |off| {
+                Timeline::at(&self.chunks[i], off).map_or(u64::MAX, |(seq, _)| seq)
+            })
+    }
+
+    /// Forgets the chunks of direction `i` wholly before `unresolved` (all
+    /// of them when nothing is held).
+    fn prune(&mut self, i: usize, unresolved: Option<u64>) {
+        let c = &mut self.chunks[i];
+        match unresolved {
+            None => c.clear(),
+            Some(off) => {
+                while c.front().is_some_and(|&(end, _, _)| end <= off) {
+                    c.pop_front();
+                }
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Hands on the waiting events that nothing can precede any more, in
+    /// order of their steps.
+    fn settle<O: Observer + ?Sized>(&mut self, obs: &mut O) {
+        self.release(obs, false);
+    }
+
+    /// Hands on waiting events in order: those nothing can precede any more,
+    /// or with `all` every one (the end of the connection).
+    fn release<O: Observer + ?Sized>(&mut self, obs: &mut O, all: bool) {
+        if self.tl.queue.iter().all(VecDeque::is_empty) {
+            return;
+        }
+        let marks = if all {
+            [u64::MAX; 2]
+        } else {
+            [
+                self.tl.watermark(0, self.dec[0].as_ref()),
+                self.tl.watermark(1, self.dec[1].as_ref()),
+            ]
+        };
+        let mut out = Out {
+            info: &self.info,
+            tracker: &mut self.tracker,
+            obs,
+            frames: &mut self.frames,
+        };
+        loop {
+            let heads = self.tl.queue.each_ref().map(|q| q.front().map(|e| e.seq));
+            let side = match heads {
+                [Some(a), Some(b)] if b < a => Side::B,
+                [Some(_), _] => Side::A,
+                [None, Some(_)] => Side::B,
+                [None, None] => break,
+            };
+            let Some(seq) = heads[side.idx()] else { break };
+            // every event is from one direction's input, so steps of the
+            // two directions never tie
+            if !all && seq >= marks[side.other().idx()] {
+                break;
+            }
+            let Some(q) = self.tl.queue[side.idx()].pop_front() else {
+                break;
+            };
+            out.apply(side, q.ts, q.ev);
+        }
+    }
+}
+
+/// Where events go: the tracker, then the observer.
+struct Out<'a, O: ?Sized> {
     info: &'a ConnInfo,
     tracker: &'a mut Tracker,
     obs: &'a mut O,
-    side: Side,
-    ts: Duration,
     frames: &'a mut u64,
+}
+
+impl<O: Observer + ?Sized> Out<'_, O> {
+    fn apply(&mut self, side: Side, ts: Duration, ev: Ev<'_>) {
+        let info = self.info;
+        match ev {
+            Ev::Preamble(line) => self.obs.preamble(info, side, ts, &line),
+            Ev::Header { offset, header } => {
+                *self.frames += 1;
+                let rec = self.tracker.on_frame(side, ts, &header);
+                let all = self.tracker.findings();
+                let new = &all[all.len() - rec.findings..];
+                self.obs.frame(&FrameEvent {
+                    conn: info,
+                    side,
+                    ts,
+                    offset,
+                    header: &header,
+                    record: &rec,
+                    findings: new,
+                    tracker: &*self.tracker,
+                });
+            }
+            Ev::Body { header, bytes } => self.obs.body(info, side, &header, &bytes),
+            Ev::BodyGap { header, len } => self.obs.body_gap(info, side, &header, len),
+            Ev::Skipped(u) => {
+                self.obs.skipped(info, side, ts, &u);
+                if u.is_violation() {
+                    let f = Finding::new(
+                        FindingKind::Undecodable,
+                        Some(side),
+                        None,
+                        format!(
+                            "{} undecodable bytes at stream offset {} ({}){}",
+                            u.len,
+                            u.offset,
+                            u.reason,
+                            if u.resynced {
+                                ", resynchronised on the next plausible header"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                    let f = Finding {
+                        rule: u.reason.rule(),
+                        ..f
+                    };
+                    self.obs.finding(info, ts, &f);
+                    self.tracker.push_finding(f);
+                }
+            }
+            Ev::Truncated {
+                offset,
+                have,
+                needed,
+            } => self.obs.truncated(info, side, offset, have, needed),
+            Ev::Gap {
+                offset,
+                len,
+                frames_lost,
+            } => {
+                self.obs.gap(info, side, ts, offset, len, frames_lost);
+                if frames_lost {
+                    self.tracker.note_lost(side, ts, len);
+                }
+            }
+            Ev::Finding(f) => {
+                self.obs.finding(info, ts, &f);
+                self.tracker.push_finding(f);
+            }
+        }
+    }
+}
+
+/// Decoded frames of one direction → the timeline → tracker → observer.
+struct FrameSink<'a, O: ?Sized> {
+    out: Out<'a, O>,
+    side: Side,
+    /// The step and time of the input being decoded.
+    now: (u64, Duration),
+    /// This direction's chunks (see [`Timeline`]).
+    chunks: &'a VecDeque<(u64, u64, Duration)>,
+    queue: &'a mut VecDeque<Queued>,
+    other_queue: &'a VecDeque<Queued>,
+    /// The other direction's watermark ([`Timeline::watermark`]).
+    other_mark: u64,
+    last: &'a mut (u64, Duration),
+    body_at: &'a mut u64,
     /// See [`peer_complete`].
     peer_complete: bool,
     /// See [`lost`].
     lost: Option<u64>,
     /// Bytes of this direction skipped as undecodable so far.
     skipped: &'a mut u64,
+    /// The tracker with the waiting frames of both directions applied, for
+    /// [`DecodeSink::credible`] while frames wait (built once per input).
+    lookahead: std::cell::OnceCell<Tracker>,
+}
+
+impl<O: Observer + ?Sized> FrameSink<'_, O> {
+    /// Sends `ev` on, straight through when nothing waits and the other
+    /// direction cannot report anything earlier, else into the queue. `at`:
+    /// the stream offset of the byte that completed it (`None`: the input
+    /// now being decoded).
+    fn emit(&mut self, ev: Ev<'_>, at: Option<u64>) {
+        let (seq, ts) = at
+            .and_then(|off| Timeline::at(self.chunks, off))
+            .unwrap_or(self.now);
+        let (seq, ts) = if seq >= self.last.0 {
+            (seq, ts)
+        } else {
+            *self.last
+        };
+        *self.last = (seq, ts);
+        if self.queue.is_empty() && self.other_queue.is_empty() && seq < self.other_mark {
+            self.out.apply(self.side, ts, ev);
+        } else {
+            self.queue.push_back(Queued {
+                seq,
+                ts,
+                ev: ev.into_owned(),
+            });
+        }
+    }
 }
 
 impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
     fn preamble(&mut self, line: PreambleLine) {
-        self.obs.preamble(self.info, self.side, self.ts, &line);
+        self.emit(Ev::Preamble(line), None);
     }
 
     fn header(&mut self, offset: u64, h: &Header) {
-        *self.frames += 1;
-        let rec = self.tracker.on_frame(self.side, self.ts, h);
-        let all = self.tracker.findings();
-        let new = &all[all.len() - rec.findings..];
-        self.obs.frame(&FrameEvent {
-            conn: self.info,
-            side: self.side,
-            ts: self.ts,
-            offset,
-            header: h,
-            record: &rec,
-            findings: new,
-            tracker: &*self.tracker,
-        });
+        *self.body_at = offset + HEADER_LEN as u64;
+        self.emit(
+            Ev::Header {
+                offset,
+                header: *h,
+            },
+            Some(offset + HEADER_LEN as u64 - 1),
+        );
     }
 
     fn body(&mut self, h: &Header, chunk: &[u8]) {
-        self.obs.body(self.info, self.side, h, chunk);
+        let at = *self.body_at + (chunk.len() as u64).saturating_sub(1);
+        *self.body_at += chunk.len() as u64;
+        self.emit(
+            Ev::Body {
+                header: *h,
+                bytes: Cow::Borrowed(chunk),
+            },
+            Some(at),
+        );
     }
 
     fn body_gap(&mut self, h: &Header, len: u64) {
-        self.obs.body_gap(self.info, self.side, h, len);
+        *self.body_at += len;
+        self.emit(Ev::BodyGap { header: *h, len }, None);
     }
 
     fn undecodable(&mut self, u: Undecodable) {
         *self.skipped += u.len;
-        self.obs.skipped(self.info, self.side, self.ts, &u);
-        if u.is_violation() {
-            let f = Finding::new(
-                FindingKind::Undecodable,
-                Some(self.side),
-                None,
-                format!(
-                    "{} undecodable bytes at stream offset {} ({}){}",
-                    u.len,
-                    u.offset,
-                    u.reason,
-                    if u.resynced {
-                        ", resynchronised on the next plausible header"
-                    } else {
-                        ""
-                    }
-                ),
-            );
-            let f = Finding {
-                rule: u.reason.rule(),
-                ..f
-            };
-            self.obs.finding(self.info, self.ts, &f);
-            self.tracker.push_finding(f);
-        }
+        let at = u.offset + u.len.saturating_sub(1);
+        self.emit(Ev::Skipped(u), Some(at));
     }
 
     fn truncated(&mut self, offset: u64, have: u64, needed: u64) {
-        self.obs
-            .truncated(self.info, self.side, offset, have, needed);
+        self.emit(
+            Ev::Truncated {
+                offset,
+                have,
+                needed,
+            },
+            None,
+        );
     }
 
     fn credible(
@@ -485,7 +801,24 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
         // bytes that may hold frames never decoded: lost, skipped earlier,
         // and skipped by this scan before the candidate
         let unseen = self.lost.map(|l| l + *self.skipped + skipped);
-        self.tracker
-            .credible(self.side, raw, earlier, self.peer_complete, unseen)
+        // judged against every frame decoded so far, as if none waited
+        let tracker = if self.queue.is_empty() && self.other_queue.is_empty() {
+            &*self.out.tracker
+        } else {
+            self.lookahead.get_or_init(|| {
+                let mut t = self.out.tracker.clone();
+                let mine = self.queue.iter().map(|q| (self.side, q));
+                let theirs = self.other_queue.iter().map(|q| (self.side.other(), q));
+                let mut all: Vec<(Side, &Queued)> = mine.chain(theirs).collect();
+                all.sort_by_key(|(_, q)| q.seq);
+                for (side, q) in all {
+                    if let Ev::Header { header, .. } = &q.ev {
+                        t.on_frame(side, q.ts, header);
+                    }
+                }
+                t
+            })
+        };
+        tracker.credible(self.side, raw, earlier, self.peer_complete, unseen)
     }
 }

@@ -32,6 +32,10 @@ pub struct Follow<W: Write> {
     pub bytes: [u64; 2],
     /// Bytes missing per side.
     pub missing: [u64; 2],
+    /// Per side: gaps outside any Data body while the stream was live, as
+    /// (stream offset, length): frames of the stream may be lost in them,
+    /// so `missing` is then a lower bound.
+    pub lost: [Vec<(u64, u64)>; 2],
     /// Whether a FIN or RST of each side was seen.
     pub ended: [Option<Cow<'static, str>>; 2],
     /// The connection followed, once found.
@@ -59,6 +63,7 @@ impl<W: Write> Follow<W> {
             last_side: None,
             bytes: [0; 2],
             missing: [0; 2],
+            lost: [Vec::new(), Vec::new()],
             ended: [None, None],
             found: None,
             error: None,
@@ -147,16 +152,29 @@ impl<W: Write> Follow<W> {
             writeln!(self.w)?;
         }
         if let Some(c) = &self.found {
+            let missing = |i: usize| {
+                let lost = &self.lost[i];
+                if lost.is_empty() {
+                    return format!("{} missing", self.missing[i]);
+                }
+                let total: u64 = lost.iter().map(|g| g.1).sum();
+                let at: Vec<String> = lost.iter().map(|(o, l)| format!("{l} at {o}")).collect();
+                format!(
+                    "≥{} missing: frames may be lost in {total} bytes missing outside Data bodies ({})",
+                    self.missing[i],
+                    at.join(", ")
+                )
+            };
             writeln!(
                 self.w,
-                "== conn {} stream {}: {} bytes → ({} missing, {}), {} bytes ← ({} missing, {})",
+                "== conn {} stream {}: {} bytes → ({}, {}), {} bytes ← ({}, {})",
                 c.id,
                 self.stream,
                 self.bytes[0],
-                self.missing[0],
+                missing(0),
                 self.ended[0].as_deref().unwrap_or("not ended"),
                 self.bytes[1],
-                self.missing[1],
+                missing(1),
                 self.ended[1].as_deref().unwrap_or("not ended"),
             )?;
         }
@@ -198,6 +216,25 @@ impl<W: Write> Observer for Follow<W> {
         }
         if let Err(e) = self.write(side, chunk) {
             self.error = Some(e);
+        }
+    }
+
+    fn gap(
+        &mut self,
+        c: &ConnInfo,
+        side: Side,
+        _ts: std::time::Duration,
+        offset: u64,
+        len: u64,
+        frames_lost: bool,
+    ) {
+        let live = self.found.as_ref().is_some_and(|f| f.id == c.id)
+            && self.ended[side.idx()].is_none()
+            && self.dir.is_none_or(|d| d == side);
+        // listed while the stream is live (bounded: one entry per gap the
+        // reassembly declared, at most a few per lost packet)
+        if frames_lost && live && self.lost[side.idx()].len() < 64 {
+            self.lost[side.idx()].push((offset, len));
         }
     }
 

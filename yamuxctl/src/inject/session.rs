@@ -62,8 +62,8 @@ impl<O: Observer + ?Sized> Observer for Verdict<'_, O> {
     fn body_gap(&mut self, c: &ConnInfo, side: Side, h: &Header, len: u64) {
         self.inner.body_gap(c, side, h, len);
     }
-    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64) {
-        self.inner.gap(c, side, ts, offset, len);
+    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64, lost: bool) {
+        self.inner.gap(c, side, ts, offset, len, lost);
     }
     fn skipped(&mut self, c: &ConnInfo, side: Side, ts: Duration, u: &Undecodable) {
         self.inner.skipped(c, side, ts, u);

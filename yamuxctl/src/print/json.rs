@@ -37,6 +37,9 @@ struct Window {
     side: &'static str,
     before: i64,
     after: i64,
+    /// `exact`, `at-most` or `at-least` (frames of a side lost from the
+    /// capture).
+    bound: &'static str,
 }
 
 #[derive(Serialize)]
@@ -102,6 +105,10 @@ struct Event<'a> {
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resynced: Option<bool>,
+    /// On a gap: whether frames may be lost in it (not all inside one
+    /// Data body whose header was seen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frames_lost: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     have: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,6 +129,7 @@ impl Event<'_> {
             text: None,
             reason: None,
             resynced: None,
+            frames_lost: None,
             have: None,
             needed: None,
         }
@@ -298,6 +306,7 @@ impl<W: Write> Observer for JsonOut<W> {
                     },
                     before: w.before,
                     after: w.after,
+                    bound: w.bound.name(),
                 }),
                 state: rec.phase.map(|p| p.name()),
                 rtt_ms: rec.rtt.map(|r| r.as_secs_f64() * 1e3),
@@ -312,7 +321,15 @@ impl<W: Write> Observer for JsonOut<W> {
         }
     }
 
-    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64) {
+    fn gap(
+        &mut self,
+        c: &ConnInfo,
+        side: Side,
+        ts: Duration,
+        offset: u64,
+        len: u64,
+        frames_lost: bool,
+    ) {
         if !self.filter.events_ok(c) {
             return;
         }
@@ -320,6 +337,7 @@ impl<W: Write> Observer for JsonOut<W> {
         e.time = Some(self.rel(ts));
         e.epoch = Some(ts.as_secs_f64());
         e.len = Some(len);
+        e.frames_lost = Some(frames_lost);
         self.emit(&e);
     }
 

@@ -58,7 +58,9 @@ pub fn write_frame_fields(line: &mut String, h: &Header, rec: &FrameRecord, typ:
         line.push(' ');
     }
     if let Some(w) = rec.window {
-        let _ = write!(line, " window {} → {}", w.before, w.after);
+        // a bound (≤, ≥) once frames of a side may be missing
+        let b = w.bound.sign();
+        let _ = write!(line, " window {b}{} → {b}{}", w.before, w.after);
     }
     let _ = match rec.phase {
         Some(StreamPhase::HalfClosed(s)) => write!(line, "  half-closed {}", side_arrow(s)),
@@ -272,14 +274,27 @@ impl<W: Write> Observer for TextOut<W> {
         }
     }
 
-    fn gap(&mut self, c: &ConnInfo, side: Side, ts: Duration, offset: u64, len: u64) {
+    fn gap(
+        &mut self,
+        c: &ConnInfo,
+        side: Side,
+        ts: Duration,
+        offset: u64,
+        len: u64,
+        frames_lost: bool,
+    ) {
         if !self.filter.events_ok(c) {
             return;
         }
         let t = self.time(ts);
         let (s, e) = self.style.paint("\x1b[33m");
+        let then = if frames_lost {
+            " (outside any Data body: frames may be lost, so figures of live streams are bounds from here)"
+        } else {
+            ""
+        };
         self.put(format_args!(
-            "{t}  {} {}  {s}gap: {len} bytes missing from the capture at stream offset {offset}{e}\n",
+            "{t}  {} {}  {s}gap: {len} bytes missing from the capture at stream offset {offset}{then}{e}\n",
             c.id,
             Self::arrow(side)
         ));

@@ -54,7 +54,15 @@ impl Observer for Recorder {
         });
     }
 
-    fn gap(&mut self, c: &ConnInfo, side: yamux::tracker::Side, ts: Duration, _off: u64, len: u64) {
+    fn gap(
+        &mut self,
+        c: &ConnInfo,
+        side: yamux::tracker::Side,
+        ts: Duration,
+        _off: u64,
+        len: u64,
+        _frames_lost: bool,
+    ) {
         self.events.push(Event::Gap {
             conn: c.id,
             side,

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use yamux::tracker::{FindingKind, Side, StreamPhase, StreamStats};
+use yamux::tracker::{Bound, FindingKind, Side, StreamPhase, StreamStats};
 
 pub use super::action::Pane;
 use super::action::{Action, Command};
@@ -102,8 +102,11 @@ pub struct StreamRow {
     pub opener: &'static str,
     /// Phase.
     pub phase: StreamPhase,
-    /// Whether the windows are exact (the opening was seen).
+    /// Whether the windows are known (the opening was seen).
     pub ledger_known: bool,
+    /// How `send_window` and `recv_window` hold (`None`: unknown): exact,
+    /// or bounds once frames of a side were lost from a capture.
+    pub bounds: [Option<Bound>; 2],
     /// The opener's send credit.
     pub send_window: i64,
     /// The peer's send credit (the opener's receive window).
@@ -246,6 +249,7 @@ impl View {
             opener: st.opener.map_or("?", |s| c.role(s)),
             phase: st.phase,
             ledger_known: st.ledger_known,
+            bounds: [o, o.other()].map(|s| st.credit_bound(s).map(|(_, b)| b)),
             send_window: st.credit[oi],
             recv_window: st.credit[pi],
             sent: st.bytes[oi],

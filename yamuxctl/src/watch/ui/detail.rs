@@ -96,10 +96,12 @@ pub(super) fn detail(f: &mut Frame<'_>, state: &State, view: &View, area: Rect) 
             zw(pi).as_secs_f64(),
             usize_(st.granted[pi]),
             usize_(st.granted[oi]),
-            if st.ledger_known {
-                ""
-            } else {
+            if !st.ledger_known {
                 " · ledger unknown (opening not seen)"
+            } else if st.lossy.iter().any(|&l| l) {
+                " · frames lost from the capture: windows are bounds (≤, ≥)"
+            } else {
+                ""
             }
         )),
     ];

@@ -5,15 +5,16 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
+use yamux::tracker::Bound;
 
 use super::{age, phase_cell, size, usize_, DIM, HEAD, SEL};
 use crate::watch::state::{Mode, State};
 use crate::watch::view::{Focus, SortKey, StreamRow, View};
 
-fn window_cell(known: bool, v: i64, w: usize) -> Cell<'static> {
-    if !known {
+fn window_cell(bound: Option<Bound>, v: i64, w: usize) -> Cell<'static> {
+    let Some(bound) = bound else {
         return Cell::from(format!("{:>w$}", "?")).style(DIM);
-    }
+    };
     let style = if v <= 0 {
         Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
     } else if v < 16 * 1024 {
@@ -21,7 +22,8 @@ fn window_cell(known: bool, v: i64, w: usize) -> Cell<'static> {
     } else {
         Style::new()
     };
-    Cell::from(format!("{:>w$}", size(v))).style(style)
+    // a bound (≤, ≥) once frames of a side were lost from the capture
+    Cell::from(format!("{:>w$}", format!("{}{}", bound.sign(), size(v)))).style(style)
 }
 
 /// A column of the stream table.
@@ -118,8 +120,8 @@ pub(super) fn table(f: &mut Frame<'_>, state: &State, view: &View, rows: &[Strea
                 Cell::from(id).style(id_style),
                 Cell::from(r.opener),
                 Cell::from(ph).style(ph_style),
-                window_cell(r.ledger_known, r.send_window, w(3)),
-                window_cell(r.ledger_known, r.recv_window, w(4)),
+                window_cell(r.bounds[0], r.send_window, w(3)),
+                window_cell(r.bounds[1], r.recv_window, w(4)),
                 Cell::from(format!("{:>w$}", usize_(r.sent), w = w(5))),
                 Cell::from(format!("{:>w$}", usize_(r.received), w = w(6))),
                 Cell::from(format!("{:>w$}", usize_(r.in_flight), w = w(7))),
