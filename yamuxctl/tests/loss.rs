@@ -203,3 +203,46 @@ fn decode_of_a_capture_missing_a_ping_answer_exits_0_and_says_possibly() {
         r.stdout
     );
 }
+
+/// A capture whose client lost 49,188 bytes between frames (own-any-sll2):
+/// `stats` says where, and marks that side's figures as bounds; `follow`
+/// does not claim "0 missing" for the stream that may have lost frames.
+#[test]
+fn stats_and_follow_say_what_a_gap_outside_frames_may_have_taken() {
+    let cap = common::data("own-any-sll2.pcap");
+    let cap = cap.to_str().expect("utf-8");
+    let r = common::yamuxctl(&["stats", cap]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "missing →: 49232 bytes (44 at 12, 49188 at 49332); 49232 of them outside Data bodies"
+        ),
+        "{}",
+        r.stdout
+    );
+    // stream 3's client bytes are a lower bound, its windows bounds
+    let row3 = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("3 ") && l.contains("closed"))
+        .expect("stream 3 row");
+    assert!(row3.contains("≥81940"), "{row3}");
+    let j = common::yamuxctl(&["stats", "--json", cap]);
+    let objs = common::ndjson(&j.stdout, "yamuxctl.stats/v1");
+    let s5 = objs
+        .iter()
+        .find(|o| o["kind"] == "stream" && o["stream"] == 5)
+        .expect("stream 5");
+    assert_eq!(s5["lossy"], serde_json::json!([true, false]), "{s5}");
+    assert_eq!(
+        s5["window_bound"],
+        serde_json::json!(["at-most", "at-least"]),
+        "{s5}"
+    );
+    let f = common::yamuxctl(&["follow", "--stream", "3", cap]);
+    let last = f.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("81940 bytes → (≥0 missing: frames may be lost in 49188 bytes missing outside Data bodies (49188 at 49332), FIN)"),
+        "{last}"
+    );
+}
