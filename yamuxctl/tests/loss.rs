@@ -131,7 +131,10 @@ fn drop_each_lone_header(name: &str) -> usize {
         );
         for f in &lossy.frames {
             let orig = whole.frames.iter().find(|w| (w.1, w.2) == (f.1, f.2));
-            assert!(orig.is_some_and(|o| o.4 <= f.4), "{what}: {f:?} before its packet");
+            assert!(
+                orig.is_some_and(|o| o.4 <= f.4),
+                "{what}: {f:?} before its packet"
+            );
         }
         // nothing the lost frame could explain is reported above info:
         // only what the whole capture reports

@@ -22,4 +22,6 @@ pub use decoder::{
     Undecodable, SCAN_CHAIN, SCAN_LOOKAHEAD,
 };
 pub use finding::{Finding, FindingKind, Severity};
-pub use ledger::{Bound, FrameRecord, Side, StreamPhase, StreamStats, Tracker, WindowChange, STALL_IDLE};
+pub use ledger::{
+    Bound, FrameRecord, Side, StreamPhase, StreamStats, Tracker, WindowChange, STALL_IDLE,
+};

@@ -449,14 +449,31 @@ fn lost(start_known: &[Option<bool>; 2], lost: &[u64; 2], side: Side) -> Option<
 #[derive(Debug)]
 enum Ev<'b> {
     Preamble(PreambleLine),
-    Header { offset: u64, header: Header },
-    Body { header: Header, bytes: Cow<'b, [u8]> },
-    BodyGap { header: Header, len: u64 },
+    Header {
+        offset: u64,
+        header: Header,
+    },
+    Body {
+        header: Header,
+        bytes: Cow<'b, [u8]>,
+    },
+    BodyGap {
+        header: Header,
+        len: u64,
+    },
     Skipped(Undecodable),
-    Truncated { offset: u64, have: u64, needed: u64 },
+    Truncated {
+        offset: u64,
+        have: u64,
+        needed: u64,
+    },
     /// Bytes missing from the capture; `frames_lost` unless they fell
     /// inside a Data body whose header was seen.
-    Gap { offset: u64, len: u64, frames_lost: bool },
+    Gap {
+        offset: u64,
+        len: u64,
+        frames_lost: bool,
+    },
     Finding(Finding),
 }
 
@@ -750,10 +767,7 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
     fn header(&mut self, offset: u64, h: &Header) {
         *self.body_at = offset + HEADER_LEN as u64;
         self.emit(
-            Ev::Header {
-                offset,
-                header: *h,
-            },
+            Ev::Header { offset, header: *h },
             Some(offset + HEADER_LEN as u64 - 1),
         );
     }

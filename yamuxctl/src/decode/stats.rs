@@ -114,11 +114,12 @@ fn side_name(s: Side) -> &'static str {
 impl StreamRow {
     fn of(conn: u32, s: &StreamStats) -> StreamRow {
         // both sides known or neither: a bound per side
-        let known = |f: fn(&StreamStats, Side) -> Option<(i64, Bound)>| {
-            match (f(s, Side::A), f(s, Side::B)) {
-                (Some(a), Some(b)) => Some([a, b]),
-                _ => None,
-            }
+        let known = |f: fn(&StreamStats, Side) -> Option<(i64, Bound)>| match (
+            f(s, Side::A),
+            f(s, Side::B),
+        ) {
+            (Some(a), Some(b)) => Some([a, b]),
+            _ => None,
         };
         let min = known(StreamStats::min_credit_bound);
         let end = known(StreamStats::credit_bound);
