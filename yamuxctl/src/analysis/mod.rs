@@ -267,9 +267,13 @@ impl Conn {
         for side in [Side::A, Side::B] {
             let t = &mut tcp[side.idx()];
             if t.waiting() {
+                // the first byte (or FIN) a deferred segment holds (old
+                // bytes it repeats do not count)
+                let next = t.offset();
                 let limit = deferred[side.idx()]
                     .iter()
-                    .map(|d| d.off)
+                    .filter(|d| d.end() > next || (d.fin && d.end() == next))
+                    .map(|d| d.off.max(next))
                     .min()
                     .unwrap_or(u64::MAX);
                 let start = t.syn_seen;
