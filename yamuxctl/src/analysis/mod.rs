@@ -15,7 +15,7 @@ use std::time::Duration;
 use yamux::frame::Header;
 use yamux::tracker::{Finding, FrameRecord, PreambleLine, Side, Tracker, Undecodable};
 
-use crate::capture::{tcp_segment, CaptureReader, HalfStream, PacketError};
+use crate::capture::{tcp_segment, CaptureReader, HalfStream, Moment, PacketError};
 
 pub mod live;
 mod pipeline;
@@ -30,7 +30,8 @@ pub use stream::{StreamConn, StreamKind, StreamTotals};
 pub struct Options {
     /// Treat connections on these ports as yamux without looking.
     pub ports: Vec<u16>,
-    /// Out-of-order bytes held per direction before a gap is declared.
+    /// Out-of-order bytes held per direction, and bytes of segments waiting
+    /// for the other direction per connection, before a gap is declared.
     pub max_held: usize,
     /// Largest Data body taken as genuine.
     pub max_body_len: u32,
@@ -185,8 +186,71 @@ pub struct Summary {
 struct Conn {
     pipe: Pipeline,
     tcp: [HalfStream; 2],
+    /// Per direction: segments waiting for bytes of the other direction.
+    deferred: [Vec<Deferred>; 2],
+    /// Payload bytes in `deferred`.
+    deferred_bytes: usize,
     last: Duration,
+    /// Packets of the connection so far (the clock of the TCP hole rule).
+    packets: u64,
     closed: bool,
+}
+
+/// A segment whose acknowledgment covers bytes of the other direction that
+/// were not handed out yet (an acknowledgment captured before the data it
+/// acknowledges, or data lost from the capture). What it carries answers
+/// those bytes, so it is reassembled once they are delivered or declared a
+/// gap: the tracker sees each frame after the frames it answers, as the
+/// peers did.
+#[derive(Debug)]
+struct Deferred {
+    /// Offset the other direction must reach.
+    need: u64,
+    /// Its own stream offset.
+    off: u64,
+    /// Time of its packet.
+    ts: Duration,
+    seq: u32,
+    fin: bool,
+    payload: Vec<u8>,
+    cut: u32,
+}
+
+/// Most segments deferred per connection (whatever their size: FINs carry
+/// none) before what they wait for is declared lost.
+const MAX_DEFERRED: usize = 4096;
+
+/// Takes the segments `f` selects out of `v`, in order.
+fn take_where(v: &mut Vec<Deferred>, f: impl Fn(&Deferred) -> bool) -> Vec<Deferred> {
+    let (taken, kept) = std::mem::take(v).into_iter().partition(|d| f(d));
+    *v = kept;
+    taken
+}
+
+impl Deferred {
+    fn end(&self) -> u64 {
+        self.off + self.payload.len() as u64
+    }
+
+    /// Reassembles it, shown at its own time (as if it had not waited).
+    fn feed<O: Observer + ?Sized>(
+        &self,
+        pipe: &mut Pipeline,
+        t: &mut HalfStream,
+        side: Side,
+        obs: &mut O,
+    ) {
+        let start = t.syn_seen;
+        let mut sink = pipe.sink(side, self.ts, start, obs);
+        t.segment(
+            self.seq,
+            false,
+            self.fin,
+            &self.payload,
+            self.cut,
+            &mut sink,
+        );
+    }
 }
 
 impl Conn {
@@ -195,6 +259,92 @@ impl Conn {
             start_known: t.syn_seen,
             ended: t.finished(),
         })
+    }
+
+    fn held(&self) -> usize {
+        self.tcp[0].held() + self.tcp[1].held() + self.deferred_bytes
+    }
+
+    /// Declares the acknowledged holes of both directions that waited long
+    /// enough (all of them with `now` = `None`) gaps, up to the first
+    /// deferred segment of the direction (its bytes exist). A gap is shown
+    /// at the time of the acknowledgment that first covered it (when the
+    /// receiver had the bytes), not when the wait ended.
+    fn expire<O: Observer + ?Sized>(&mut self, now: Option<Moment>, obs: &mut O) {
+        let Conn {
+            pipe,
+            tcp,
+            deferred,
+            ..
+        } = self;
+        for side in [Side::A, Side::B] {
+            let t = &mut tcp[side.idx()];
+            if t.waiting() {
+                // the first byte (or FIN) a deferred segment holds (old
+                // bytes it repeats do not count)
+                let next = t.offset();
+                let limit = deferred[side.idx()]
+                    .iter()
+                    .filter(|d| d.end() > next || (d.fin && d.end() == next))
+                    .map(|d| d.off.max(next))
+                    .min()
+                    .unwrap_or(u64::MAX);
+                let start = t.syn_seen;
+                while let Some(since) = t.waiting_since() {
+                    let mut sink = pipe.sink(side, since.ts, start, obs);
+                    if !t.expire_first(now, limit, &mut sink) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Declares the holes due at `now` (all with `None`) and reassembles
+    /// what waited for them, until nothing moves.
+    fn settle<O: Observer + ?Sized>(&mut self, now: Option<Moment>, obs: &mut O) {
+        loop {
+            let before = (
+                self.tcp[0].offset(),
+                self.tcp[1].offset(),
+                self.deferred_bytes,
+            );
+            self.expire(now, obs);
+            self.release(false, obs);
+            let after = (
+                self.tcp[0].offset(),
+                self.tcp[1].offset(),
+                self.deferred_bytes,
+            );
+            if before == after {
+                return;
+            }
+        }
+    }
+
+    /// Reassembles the deferred segments whose bytes of the other direction
+    /// are there now (all of them with `all`), until none is left ready.
+    fn release<O: Observer + ?Sized>(&mut self, all: bool, obs: &mut O) {
+        if self.deferred.iter().all(Vec::is_empty) {
+            return;
+        }
+        loop {
+            let mut progressed = false;
+            for side in [Side::A, Side::B] {
+                let reached = self.tcp[side.other().idx()].offset();
+                let ready =
+                    take_where(&mut self.deferred[side.idx()], |d| all || d.need <= reached);
+                for d in ready {
+                    progressed = true;
+                    self.deferred_bytes -= d.payload.len();
+                    let Conn { pipe, tcp, .. } = &mut *self;
+                    d.feed(pipe, &mut tcp[side.idx()], side, obs);
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
     }
 }
 
@@ -340,7 +490,10 @@ impl Analyzer {
                 HalfStream::new(self.opts.max_held),
                 HalfStream::new(self.opts.max_held),
             ],
+            deferred: [Vec::new(), Vec::new()],
+            deferred_bytes: 0,
             last: ts,
+            packets: 0,
             closed: false,
         };
         if decided == Some(true) {
@@ -366,42 +519,102 @@ impl Analyzer {
             return;
         };
         conn.last = conn.last.max(ts);
+        conn.packets += 1;
+        let now = Moment {
+            packets: conn.packets,
+            ts: conn.last,
+        };
         if conn.pipe.decided() == Some(false) {
             if seg.rst || seg.fin {
                 conn.closed = true;
             }
+            conn.deferred = Default::default();
+            conn.deferred_bytes = 0;
             return;
         }
-        let held_before = conn.tcp[0].held() + conn.tcp[1].held();
+        let held_before = conn.held();
         let side = if seg.src == conn.pipe.info.a {
             Side::A
         } else {
             Side::B
         };
         let other = side.other();
+        let max_held = self.opts.max_held;
         {
-            let Conn { pipe, tcp, .. } = &mut *conn;
+            let Conn {
+                pipe,
+                tcp,
+                deferred,
+                deferred_bytes,
+                ..
+            } = &mut *conn;
             let [ta, tb] = tcp;
             let (mine, theirs) = if side == Side::A { (ta, tb) } else { (tb, ta) };
             // The acknowledgment describes what the peer had received before
-            // this segment was sent: apply it first.
+            // this segment was sent; bytes it covers that are not here yet
+            // may still come later in the capture.
+            let mut need = None;
             if let Some(ack) = seg.ack {
-                let start = theirs.syn_seen;
-                theirs.acked(ack, &mut pipe.sink(other, ts, start, obs));
+                theirs.acked(ack, now);
+                need = theirs.unseen_before(ack);
             }
-            let start = mine.syn_seen || seg.syn;
-            let mut sink = pipe.sink(side, ts, start, obs);
-            mine.segment(seg.seq, seg.syn, seg.fin, seg.payload, seg.cut, &mut sink);
-            if seg.rst {
-                mine.flush(&mut sink);
-                let start = theirs.syn_seen;
-                theirs.flush(&mut pipe.sink(other, ts, start, obs));
+            let carries = !seg.payload.is_empty() || seg.fin || seg.cut > 0;
+            let off = mine.offset_of(seg.seq);
+            match (need, off) {
+                (Some(need), Some(off)) if carries && !seg.syn && !seg.rst => {
+                    *deferred_bytes += seg.payload.len();
+                    deferred[side.idx()].push(Deferred {
+                        need,
+                        off,
+                        ts,
+                        seq: seg.seq,
+                        fin: seg.fin,
+                        payload: seg.payload.to_vec(),
+                        cut: seg.cut,
+                    });
+                }
+                _ => {
+                    if let Some(off) = off.filter(|_| !deferred[side.idx()].is_empty()) {
+                        // deferred copies of these bytes were seen first:
+                        // they go first (the first copy wins)
+                        let end = off + seg.payload.len() as u64;
+                        let first =
+                            take_where(&mut deferred[side.idx()], |d| d.off < end && off < d.end());
+                        for d in first {
+                            *deferred_bytes -= d.payload.len();
+                            d.feed(pipe, mine, side, obs);
+                        }
+                    }
+                    let start = mine.syn_seen || seg.syn;
+                    let mut sink = pipe.sink(side, ts, start, obs);
+                    mine.segment(seg.seq, seg.syn, seg.fin, seg.payload, seg.cut, &mut sink);
+                }
             }
+        }
+        if seg.rst {
+            conn.release(true, obs);
+            let Conn { pipe, tcp, .. } = &mut *conn;
+            for s in [side, other] {
+                let t = &mut tcp[s.idx()];
+                let start = t.syn_seen;
+                t.flush(&mut pipe.sink(s, ts, start, obs));
+            }
+        }
+        // what this segment completed, and acknowledged holes that waited
+        // long enough (gaps), free what waited for them
+        conn.release(false, obs);
+        conn.settle(Some(now), obs);
+        if conn.deferred_bytes > max_held
+            || conn.deferred[0].len() + conn.deferred[1].len() > MAX_DEFERRED
+        {
+            // memory: what the deferred segments wait for is lost
+            conn.settle(None, obs);
+            conn.release(true, obs);
         }
         if seg.rst || (conn.tcp[0].finished() && conn.tcp[1].finished()) {
             conn.closed = true;
         }
-        let held_after = conn.tcp[0].held() + conn.tcp[1].held();
+        let held_after = conn.held();
         let closed = conn.closed;
         self.held = (self.held + held_after).saturating_sub(held_before);
         self.summary.peak_held = self.summary.peak_held.max(self.held);
@@ -425,6 +638,11 @@ impl Analyzer {
     }
 
     fn end_conn<O: Observer + ?Sized>(&mut self, i: usize, obs: &mut O) {
+        if let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) {
+            // holes still waiting are gaps now; then what waited for them
+            conn.settle(None, obs);
+            conn.release(true, obs);
+        }
         self.detect(i, obs, true);
         let Some(mut conn) = self.conns.get_mut(i).and_then(Option::take) else {
             return;

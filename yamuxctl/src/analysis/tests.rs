@@ -177,3 +177,104 @@ fn other_protocols_are_not_yamux_either_way() {
     let totals = c.finish(Duration::ZERO, &mut seen);
     assert_eq!((totals.yamux, seen.conns), (false, 0));
 }
+
+/// Frames per side and gaps, in order.
+#[derive(Default)]
+struct Order {
+    events: Vec<(Side, Option<Header>)>,
+}
+
+impl Observer for Order {
+    fn frame(&mut self, ev: &FrameEvent<'_>) {
+        self.events.push((ev.side, Some(*ev.header)));
+    }
+    fn gap(&mut self, _c: &ConnInfo, side: Side, _ts: Duration, _off: u64, _len: u64, _: bool) {
+        self.events.push((side, None));
+    }
+}
+
+/// The server answers a stream whose SYN the capture lost: `n` packets of
+/// 500-byte Data frames acknowledging the lost bytes.
+fn answer_to_lost_bytes(n: u32) -> Vec<Vec<u8>> {
+    let mut packets = handshake();
+    packets.push(tcp_packet(
+        a(),
+        b(),
+        101,
+        Some(901),
+        false,
+        false,
+        &open_stream(1),
+    ));
+    // lost from the capture: 113..125, stream 3's SYN
+    let mut seq = 901;
+    for i in 0..n {
+        let mut body = Header::new(FrameType::Data, Flags::NONE, StreamId::new(3), 500)
+            .to_bytes()
+            .to_vec();
+        if i == 0 {
+            let ack = Header::new(FrameType::WindowUpdate, Flags::ACK, StreamId::new(3), 0);
+            body = [ack.to_bytes().to_vec(), body].concat();
+        }
+        body.resize(body.len() + 500, i as u8);
+        packets.push(tcp_packet(b(), a(), seq, Some(125), false, false, &body));
+        seq += body.len() as u32;
+    }
+    packets
+}
+
+#[test]
+fn what_answers_bytes_lost_from_the_capture_waits_for_their_gap() {
+    let packets = answer_to_lost_bytes(3);
+    let mut an = Analyzer::new(Options::default());
+    let mut seen = Order::default();
+    for (i, p) in packets.iter().enumerate() {
+        an.packet(
+            i as u64 + 1,
+            Duration::from_millis(i as u64),
+            LINK_RAW,
+            p,
+            &mut seen,
+        );
+    }
+    // the lost bytes may still come (a capture can hold them late): the
+    // server's answer waits
+    assert_eq!(seen.events.len(), 1, "{:?}", seen.events);
+    an.finish(&mut seen);
+    // at the end they are a gap, then the answer comes, after it
+    let sides: Vec<(Side, bool)> = seen.events.iter().map(|e| (e.0, e.1.is_some())).collect();
+    let mut expect = vec![(Side::A, true), (Side::A, false)];
+    expect.extend([(Side::B, true); 4]);
+    assert_eq!(sides, expect);
+}
+
+#[test]
+fn segments_waiting_for_lost_bytes_are_bounded_by_max_held() {
+    let max_held = 4096;
+    let packets = answer_to_lost_bytes(20);
+    let mut an = Analyzer::new(Options {
+        max_held,
+        ..Options::default()
+    });
+    let mut seen = Order::default();
+    for (i, p) in packets.iter().enumerate() {
+        an.packet(
+            i as u64 + 1,
+            Duration::from_millis(i as u64),
+            LINK_RAW,
+            p,
+            &mut seen,
+        );
+    }
+    // past max_held the lost bytes are a gap and the answers flow, before
+    // the end of the capture
+    assert_eq!(seen.events[1], (Side::A, None));
+    assert!(seen.events.len() > 2 + 8, "{}", seen.events.len());
+    let summary = an.finish(&mut seen);
+    assert!(
+        summary.peak_held <= max_held + 1024,
+        "{}",
+        summary.peak_held
+    );
+    assert_eq!(seen.events.len(), 2 + 21);
+}

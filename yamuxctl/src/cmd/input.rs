@@ -21,7 +21,8 @@ pub struct InputArgs {
     /// it, every connection whose first bytes decode as yamux is decoded.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
-    /// Out-of-order bytes held per direction before declaring a gap.
+    /// Out-of-order bytes held per direction, and bytes of segments waiting
+    /// for the other direction per connection, before declaring a gap.
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     pub max_held: usize,
 }

@@ -115,6 +115,9 @@ pub struct StreamRow {
     pub sent: u64,
     /// Bytes sent by the peer.
     pub received: u64,
+    /// Per direction (opener's, peer's): frames of it may be missing from a
+    /// capture, so its byte count is a lower bound.
+    pub lossy: [bool; 2],
     /// Bytes sent and not yet credited back by a Window Update, both ways.
     pub in_flight: u64,
     /// Bytes per second both ways over the last [`RATE_SPAN`].
@@ -254,6 +257,7 @@ impl View {
             recv_window: st.credit[pi],
             sent: st.bytes[oi],
             received: st.bytes[pi],
+            lossy: [st.lossy[oi], st.lossy[pi]],
             in_flight,
             rate: total.saturating_sub(base) as f64 / RATE_SPAN.as_secs_f64(),
             last: st.last,

@@ -26,6 +26,12 @@ fn window_cell(bound: Option<Bound>, v: i64, w: usize) -> Cell<'static> {
     Cell::from(format!("{:>w$}", format!("{}{}", bound.sign(), size(v)))).style(style)
 }
 
+/// A byte count, `≥` when frames of that direction may be missing.
+fn bytes_cell(lossy: bool, v: u64, w: usize) -> Cell<'static> {
+    let sign = if lossy { "≥" } else { "" };
+    Cell::from(format!("{:>w$}", format!("{sign}{}", usize_(v))))
+}
+
 /// A column of the stream table.
 struct Col {
     name: &'static str,
@@ -122,8 +128,8 @@ pub(super) fn table(f: &mut Frame<'_>, state: &State, view: &View, rows: &[Strea
                 Cell::from(ph).style(ph_style),
                 window_cell(r.bounds[0], r.send_window, w(3)),
                 window_cell(r.bounds[1], r.recv_window, w(4)),
-                Cell::from(format!("{:>w$}", usize_(r.sent), w = w(5))),
-                Cell::from(format!("{:>w$}", usize_(r.received), w = w(6))),
+                bytes_cell(r.lossy[0], r.sent, w(5)),
+                bytes_cell(r.lossy[1], r.received, w(6)),
                 Cell::from(format!("{:>w$}", usize_(r.in_flight), w = w(7))),
                 Cell::from(format!(
                     "{:>w$}",
