@@ -15,7 +15,7 @@ use std::time::Duration;
 use yamux::frame::Header;
 use yamux::tracker::{Finding, FrameRecord, PreambleLine, Side, Tracker, Undecodable};
 
-use crate::capture::{tcp_segment, CaptureReader, HalfStream, Moment, PacketError};
+use crate::capture::{tcp_segment, CaptureReader, HalfStream, Moment, PacketError, Stamp};
 
 pub mod live;
 mod pipeline;
@@ -208,8 +208,8 @@ struct Deferred {
     need: u64,
     /// Its own stream offset.
     off: u64,
-    /// Time of its packet.
-    ts: Duration,
+    /// Step and time of its packet.
+    at: Stamp,
     seq: u32,
     fin: bool,
     payload: Vec<u8>,
@@ -232,7 +232,8 @@ impl Deferred {
         self.off + self.payload.len() as u64
     }
 
-    /// Reassembles it, shown at its own time (as if it had not waited).
+    /// Reassembles it, shown at its own time (as if it had not waited), in
+    /// the timeline after what it waited for.
     fn feed<O: Observer + ?Sized>(
         &self,
         pipe: &mut Pipeline,
@@ -241,7 +242,15 @@ impl Deferred {
         obs: &mut O,
     ) {
         let start = t.syn_seen;
-        let mut sink = pipe.sink(side, self.ts, start, obs);
+        // its place in the timeline is its packet's, or after the input
+        // that brought what it answers if that came later (a capture that
+        // holds an acknowledgment before the data); its time is its packet's
+        let answered = pipe.step_reaching(side.other(), self.need);
+        let at = match answered {
+            Some(step) if step <= self.at.step => self.at,
+            _ => pipe.stamp(self.at.ts),
+        };
+        let mut sink = pipe.sink_at(side, at, start, obs);
         t.segment(
             self.seq,
             false,
@@ -263,6 +272,16 @@ impl Conn {
 
     fn held(&self) -> usize {
         self.tcp[0].held() + self.tcp[1].held() + self.deferred_bytes
+    }
+
+    /// Tells the pipeline's timeline from which step each direction's bytes
+    /// are still held out of order here: what they complete goes in their
+    /// packets' place, so later events wait for them.
+    fn hold_timeline<O: Observer + ?Sized>(&mut self, obs: &mut O) {
+        // deferred segments do not count: they go after what they answer,
+        // whatever their place in the capture
+        let held = [Side::A, Side::B].map(|s| self.tcp[s.idx()].held_from());
+        self.pipe.held_below(held, obs);
     }
 
     /// Declares the acknowledged holes of both directions that waited long
@@ -291,7 +310,7 @@ impl Conn {
                     .unwrap_or(u64::MAX);
                 let start = t.syn_seen;
                 while let Some(since) = t.waiting_since() {
-                    let mut sink = pipe.sink(side, since.ts, start, obs);
+                    let mut sink = pipe.sink_at(side, since.stamp(), start, obs);
                     if !t.expire_first(now, limit, &mut sink) {
                         break;
                     }
@@ -328,22 +347,34 @@ impl Conn {
         if self.deferred.iter().all(Vec::is_empty) {
             return;
         }
+        // one at a time, in capture order: the earliest deferred segment
+        // when it is ready, else the earliest ready one (it may hold the
+        // bytes the earliest waits for)
         loop {
-            let mut progressed = false;
+            let mut earliest: Option<(u64, Side, usize, bool)> = None;
+            let mut earliest_ready: Option<(u64, Side, usize)> = None;
             for side in [Side::A, Side::B] {
                 let reached = self.tcp[side.other().idx()].offset();
-                let ready =
-                    take_where(&mut self.deferred[side.idx()], |d| all || d.need <= reached);
-                for d in ready {
-                    progressed = true;
-                    self.deferred_bytes -= d.payload.len();
-                    let Conn { pipe, tcp, .. } = &mut *self;
-                    d.feed(pipe, &mut tcp[side.idx()], side, obs);
+                for (k, d) in self.deferred[side.idx()].iter().enumerate() {
+                    let ready = all || d.need <= reached;
+                    let step = d.at.step;
+                    if earliest.is_none_or(|e| step < e.0) {
+                        earliest = Some((step, side, k, ready));
+                    }
+                    if ready && earliest_ready.is_none_or(|e| step < e.0) {
+                        earliest_ready = Some((step, side, k));
+                    }
                 }
             }
-            if !progressed {
-                return;
-            }
+            let (side, k) = match (earliest, earliest_ready) {
+                (Some((_, side, k, true)), _) => (side, k),
+                (_, Some((_, side, k))) => (side, k),
+                _ => return,
+            };
+            let d = self.deferred[side.idx()].remove(k);
+            self.deferred_bytes -= d.payload.len();
+            let Conn { pipe, tcp, .. } = &mut *self;
+            d.feed(pipe, &mut tcp[side.idx()], side, obs);
         }
     }
 }
@@ -520,9 +551,11 @@ impl Analyzer {
         };
         conn.last = conn.last.max(ts);
         conn.packets += 1;
+        let stamp = conn.pipe.stamp(ts);
         let now = Moment {
             packets: conn.packets,
             ts: conn.last,
+            step: stamp.step,
         };
         if conn.pipe.decided() == Some(false) {
             if seg.rst || seg.fin {
@@ -566,7 +599,7 @@ impl Analyzer {
                     deferred[side.idx()].push(Deferred {
                         need,
                         off,
-                        ts,
+                        at: stamp,
                         seq: seg.seq,
                         fin: seg.fin,
                         payload: seg.payload.to_vec(),
@@ -586,18 +619,21 @@ impl Analyzer {
                         }
                     }
                     let start = mine.syn_seen || seg.syn;
-                    let mut sink = pipe.sink(side, ts, start, obs);
+                    let mut sink = pipe.sink_at(side, stamp, start, obs);
                     mine.segment(seg.seq, seg.syn, seg.fin, seg.payload, seg.cut, &mut sink);
                 }
             }
         }
         if seg.rst {
+            // the end: holes still waiting are gaps now, then what waited
+            // for them goes, in capture order
+            conn.settle(None, obs);
             conn.release(true, obs);
             let Conn { pipe, tcp, .. } = &mut *conn;
             for s in [side, other] {
                 let t = &mut tcp[s.idx()];
                 let start = t.syn_seen;
-                t.flush(&mut pipe.sink(s, ts, start, obs));
+                t.flush(&mut pipe.sink_at(s, stamp, start, obs));
             }
         }
         // what this segment completed, and acknowledged holes that waited
@@ -614,6 +650,7 @@ impl Analyzer {
         if seg.rst || (conn.tcp[0].finished() && conn.tcp[1].finished()) {
             conn.closed = true;
         }
+        conn.hold_timeline(obs);
         let held_after = conn.held();
         let closed = conn.closed;
         self.held = (self.held + held_after).saturating_sub(held_before);
@@ -642,6 +679,7 @@ impl Analyzer {
             // holes still waiting are gaps now; then what waited for them
             conn.settle(None, obs);
             conn.release(true, obs);
+            conn.hold_timeline(obs);
         }
         self.detect(i, obs, true);
         let Some(mut conn) = self.conns.get_mut(i).and_then(Option::take) else {

@@ -28,7 +28,7 @@ use yamux::tracker::{
 };
 
 use super::{ConnInfo, FrameEvent, Observer, TcpFigures};
-use crate::capture::ReassemblySink;
+use crate::capture::{ReassemblySink, Stamp};
 
 /// Bytes per direction examined to decide whether a connection is yamux.
 pub const DETECT_LIMIT: usize = 64 * 1024;
@@ -42,7 +42,7 @@ enum Chunk {
 /// Whether the connection is yamux, as far as known.
 #[derive(Debug)]
 enum Kind {
-    Detecting(Vec<(Side, Duration, Chunk)>),
+    Detecting(Vec<(Side, Stamp, Chunk)>),
     Yamux,
     Other,
 }
@@ -77,7 +77,13 @@ pub(crate) struct Pipeline {
     tl: Timeline,
     /// Inputs taken so far: the step of the next one.
     seq: u64,
+    /// Per direction, the last inputs fed: (stream offset reached, step),
+    /// at most [`REACHED_KEPT`] (see [`Pipeline::step_reaching`]).
+    reached: [VecDeque<(u64, u64)>; 2],
 }
+
+/// Inputs remembered per direction for [`Pipeline::step_reaching`].
+const REACHED_KEPT: usize = 4096;
 
 impl Pipeline {
     /// The layer of connection `info`: detecting, or decided beforehand
@@ -105,6 +111,7 @@ impl Pipeline {
             skipped: [0; 2],
             tl: Timeline::default(),
             seq: 0,
+            reached: [VecDeque::new(), VecDeque::new()],
         }
     }
 
@@ -125,17 +132,64 @@ impl Pipeline {
         start_known: bool,
         obs: &'a mut O,
     ) -> Sink<'a, O> {
-        self.start_known[side.idx()] = Some(start_known);
+        let at = self.stamp(ts);
+        self.sink_at(side, at, start_known, obs)
+    }
+
+    /// The next step of the timeline, at `ts`: one per packet (or per input
+    /// of a connection seen as bytes).
+    pub(crate) fn stamp(&mut self, ts: Duration) -> Stamp {
         self.seq += 1;
-        let seq = self.seq;
+        Stamp { step: self.seq, ts }
+    }
+
+    /// Where the in-order bytes of `side` go, as input of step `at` (from
+    /// [`Pipeline::stamp`]).
+    pub(crate) fn sink_at<'a, O: Observer + ?Sized>(
+        &'a mut self,
+        side: Side,
+        at: Stamp,
+        start_known: bool,
+        obs: &'a mut O,
+    ) -> Sink<'a, O> {
+        self.start_known[side.idx()] = Some(start_known);
         Sink {
             p: self,
             obs,
             side,
-            ts,
-            seq,
+            ts: at.ts,
+            seq: at.step,
             start_known,
         }
+    }
+
+    /// The step of the input that brought `side`'s stream to offset `off`
+    /// (`None` if not reached, or no longer remembered).
+    pub(crate) fn step_reaching(&self, side: Side, off: u64) -> Option<u64> {
+        let r = &self.reached[side.idx()];
+        let k = r.partition_point(|&(end, _)| end < off);
+        r.get(k).map(|&(_, step)| step)
+    }
+
+    /// Notes that input `step` brought `side`'s stream to offset `end`.
+    fn note_reached(&mut self, side: Side, end: u64, step: u64) {
+        let r = &mut self.reached[side.idx()];
+        if r.len() == REACHED_KEPT {
+            r.pop_front();
+        }
+        r.push_back((end, step));
+    }
+
+    /// Tells the timeline the earliest step from which each direction's
+    /// bytes are still held below the pipeline (out of order in the TCP
+    /// reassembly, or waiting for the other direction), `None` for none:
+    /// events of later steps wait for them. Then hands on what may go.
+    pub(crate) fn held_below<O: Observer + ?Sized>(&mut self, held: [Option<u64>; 2], obs: &mut O) {
+        if self.tl.held == held {
+            return;
+        }
+        self.tl.held = held;
+        self.settle(obs);
     }
 
     /// Decides whether the connection is yamux if its held bytes (or, with
@@ -181,9 +235,9 @@ impl Pipeline {
         };
         if yes {
             obs.connection(&self.info);
-            for (side, ts, chunk) in chunks {
+            for (side, at, chunk) in chunks {
                 let start_known = dirs[side.idx()].start_known;
-                let mut sink = self.sink(side, ts, start_known, obs);
+                let mut sink = self.sink_at(side, at, start_known, obs);
                 match chunk {
                     Chunk::Data(d) => sink.data(0, &d),
                     Chunk::Gap(off, n) => sink.gap(off, n),
@@ -233,7 +287,7 @@ impl Pipeline {
 }
 
 /// Bytes held for detection from `side`.
-fn held_bytes(chunks: &[(Side, Duration, Chunk)], side: Side) -> usize {
+fn held_bytes(chunks: &[(Side, Stamp, Chunk)], side: Side) -> usize {
     chunks
         .iter()
         .filter(|(s, _, _)| *s == side)
@@ -246,7 +300,7 @@ fn held_bytes(chunks: &[(Side, Duration, Chunk)], side: Side) -> usize {
 
 /// Decodes the held bytes of `side` with a fresh decoder.
 fn probe(
-    chunks: &[(Side, Duration, Chunk)],
+    chunks: &[(Side, Stamp, Chunk)],
     side: Side,
     max_body_len: u32,
     mid_stream: bool,
@@ -362,10 +416,13 @@ impl<O: Observer + ?Sized> Sink<'_, O> {
 }
 
 impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
-    fn data(&mut self, _off: u64, bytes: &[u8]) {
+    fn data(&mut self, off: u64, bytes: &[u8]) {
+        let at = self.stamp();
+        self.p
+            .note_reached(self.side, off + bytes.len() as u64, at.step);
         match &mut self.p.kind {
             Kind::Detecting(chunks) => {
-                chunks.push((self.side, self.ts, Chunk::Data(bytes.to_vec())));
+                chunks.push((self.side, at, Chunk::Data(bytes.to_vec())));
             }
             Kind::Other => {}
             Kind::Yamux => self.decode(bytes.len() as u64, |d, fs| d.feed(bytes, fs)),
@@ -373,8 +430,12 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
     }
 
     fn gap(&mut self, off: u64, len: u64) {
+        let at = self.stamp();
+        self.p.note_reached(self.side, off + len, at.step);
         match &mut self.p.kind {
-            Kind::Detecting(chunks) => chunks.push((self.side, self.ts, Chunk::Gap(off, len))),
+            Kind::Detecting(chunks) => {
+                chunks.push((self.side, at, Chunk::Gap(off, len)));
+            }
             Kind::Other => {}
             Kind::Yamux => {
                 let i = self.side.idx();
@@ -401,6 +462,21 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
                 self.p.lost[i] += len + (HEADER_LEN as u64 - 1);
             }
         }
+    }
+
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            step: self.seq,
+            ts: self.ts,
+        }
+    }
+
+    fn data_at(&mut self, off: u64, bytes: &[u8], at: Stamp) {
+        // bytes held since an earlier packet: its step and time
+        let now = (self.seq, self.ts);
+        (self.seq, self.ts) = (at.step, at.ts);
+        self.data(off, bytes);
+        (self.seq, self.ts) = now;
     }
 
     fn mismatch(&mut self, off: u64, len: u64) {
@@ -542,6 +618,9 @@ pub(crate) struct Timeline {
     /// Per direction: the stream offset of the next body byte of the Data
     /// frame being decoded.
     body_at: [u64; 2],
+    /// Per direction: the earliest step of bytes held below the pipeline
+    /// ([`Pipeline::held_below`]).
+    held: [Option<u64>; 2],
 }
 
 impl Timeline {
@@ -553,13 +632,15 @@ impl Timeline {
     }
 
     /// The earliest step direction `i` may still report an event from: the
-    /// chunk of the first byte its decoder holds unresolved (`u64::MAX`:
-    /// none held).
+    /// chunk of the first byte its decoder holds unresolved, or the first
+    /// held below the pipeline (`u64::MAX`: none held).
     fn watermark(&self, i: usize, dec: Option<&ByteDecoder>) -> u64 {
-        dec.and_then(ByteDecoder::unresolved_from)
+        let scan = dec
+            .and_then(ByteDecoder::unresolved_from)
             .map_or(u64::MAX, |off| {
                 Timeline::at(&self.chunks[i], off).map_or(u64::MAX, |(seq, _)| seq)
-            })
+            });
+        scan.min(self.held[i].unwrap_or(u64::MAX))
     }
 
     /// Forgets the chunks of direction `i` wholly before `unresolved` (all

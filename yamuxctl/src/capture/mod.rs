@@ -10,4 +10,4 @@ pub mod writer;
 
 pub use link::{tcp_segment, PacketError, Segment};
 pub use reader::{CaptureError, CaptureReader, Packet};
-pub use tcp::{HalfStream, Moment, ReassemblySink};
+pub use tcp::{HalfStream, Moment, ReassemblySink, Stamp};

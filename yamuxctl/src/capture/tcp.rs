@@ -22,6 +22,18 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+/// Where an input stands in the capture: its step in the connection's
+/// timeline (one per packet) and its time. Bytes held out of order keep the
+/// stamp of the packet that carried them, so that what they complete is
+/// shown in that packet's place and at its time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// Step in the connection's timeline (larger is later).
+    pub step: u64,
+    /// Capture time.
+    pub ts: Duration,
+}
+
 /// Receives the reassembled stream.
 pub trait ReassemblySink {
     /// The next in-order bytes, at stream offset `off`.
@@ -31,6 +43,16 @@ pub trait ReassemblySink {
     /// A retransmission at `off` carried `len` bytes that differ from the
     /// bytes first seen there.
     fn mismatch(&mut self, _off: u64, _len: u64) {}
+    /// The stamp of the packet being taken (kept with bytes held out of
+    /// order).
+    fn stamp(&self) -> Stamp {
+        Stamp::default()
+    }
+    /// In-order bytes that were held out of order since the packet stamped
+    /// `at` (by default the same as [`ReassemblySink::data`]).
+    fn data_at(&mut self, off: u64, bytes: &[u8], _at: Stamp) {
+        self.data(off, bytes);
+    }
 }
 
 /// Bytes of already delivered data kept per direction to check
@@ -66,6 +88,18 @@ pub struct Moment {
     pub packets: u64,
     /// Capture time of the latest of them (the largest seen).
     pub ts: Duration,
+    /// The timeline step of the packet (see [`Stamp`]).
+    pub step: u64,
+}
+
+impl Moment {
+    /// Its stamp.
+    pub fn stamp(self) -> Stamp {
+        Stamp {
+            step: self.step,
+            ts: self.ts,
+        }
+    }
 }
 
 impl Moment {
@@ -114,7 +148,7 @@ pub struct HalfStream {
     max_ack: u64,
     /// Acknowledged holes not yet declared gaps, by increasing `upto`.
     waiting: VecDeque<Waiting>,
-    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo: BTreeMap<u64, (Vec<u8>, Stamp)>,
     held: usize,
     /// Largest number of out-of-order bytes held before a gap is declared.
     pub max_held: usize,
@@ -179,6 +213,12 @@ impl HalfStream {
     /// Whether the FIN was seen and every byte before it was accounted for.
     pub fn finished(&self) -> bool {
         self.fin_off.is_some_and(|f| self.next_off >= f)
+    }
+
+    /// The earliest timeline step of the bytes held out of order (`None`
+    /// when none are): what they complete is still to come at that step.
+    pub fn held_from(&self) -> Option<u64> {
+        self.ooo.values().map(|(_, at)| at.step).min()
     }
 
     /// Whether acknowledged bytes are still missing: [`HalfStream::expire`]
@@ -396,8 +436,18 @@ impl HalfStream {
         self.recent_from = self.next_off;
     }
 
-    fn deliver<S: ReassemblySink + ?Sized>(&mut self, bytes: &[u8], sink: &mut S) {
-        sink.data(self.next_off, bytes);
+    /// Hands out the next in-order bytes: from the packet being taken, or
+    /// held since the packet stamped `held`.
+    fn deliver<S: ReassemblySink + ?Sized>(
+        &mut self,
+        bytes: &[u8],
+        held: Option<Stamp>,
+        sink: &mut S,
+    ) {
+        match held {
+            Some(at) => sink.data_at(self.next_off, bytes, at),
+            None => sink.data(self.next_off, bytes),
+        }
         // remember the last RECENT bytes for retransmission checks
         if self.recent.len() != RECENT {
             self.recent.resize(RECENT, 0);
@@ -478,11 +528,11 @@ impl HalfStream {
         let end = start + payload.len() as u64;
         let overlaps_held = self.ooo.first_key_value().is_some_and(|(&k, _)| k < end);
         if start == self.next_off && !overlaps_held {
-            self.deliver(payload, sink);
+            self.deliver(payload, None, sink);
             self.drain(sink, &mut differ);
         } else {
             // held bytes are the first copy: they win over this one
-            self.hold(start, payload, &mut differ);
+            self.hold(start, payload, sink.stamp(), &mut differ);
             if start == self.next_off {
                 self.drain(sink, &mut differ);
             }
@@ -491,7 +541,7 @@ impl HalfStream {
     }
 
     /// Stores out-of-order bytes, trimmed against what is already held.
-    fn hold(&mut self, start: u64, payload: &[u8], differ: &mut Differ) {
+    fn hold(&mut self, start: u64, payload: &[u8], at: Stamp, differ: &mut Differ) {
         let end = start + payload.len() as u64;
         let mut pieces: Vec<(u64, u64)> = vec![(start, end)];
         // subtract every held range overlapping [start, end)
@@ -499,15 +549,15 @@ impl HalfStream {
             .ooo
             .range(..end)
             .rev()
-            .take_while(|(&k, v)| k + v.len() as u64 > start || k >= start)
-            .filter(|(&k, v)| k + v.len() as u64 > start)
-            .map(|(&k, v)| (k, k + v.len() as u64))
+            .take_while(|(&k, v)| k + v.0.len() as u64 > start || k >= start)
+            .filter(|(&k, v)| k + v.0.len() as u64 > start)
+            .map(|(&k, v)| (k, k + v.0.len() as u64))
             .collect();
         for (ks, ke) in overlapping {
             // compare the overlap
             let (os, oe) = (ks.max(start), ke.min(end));
             if os < oe {
-                if let Some(held) = self.ooo.get(&ks) {
+                if let Some((held, _)) = self.ooo.get(&ks) {
                     let a = &held[(os - ks) as usize..(oe - ks) as usize];
                     let b = &payload[(os - start) as usize..(oe - start) as usize];
                     self.retransmitted += oe - os;
@@ -536,7 +586,7 @@ impl HalfStream {
         for (s, e) in pieces {
             let bytes = payload[(s - start) as usize..(e - start) as usize].to_vec();
             self.held += bytes.len();
-            self.ooo.insert(s, bytes);
+            self.ooo.insert(s, (bytes, at));
         }
         self.peak_held = self.peak_held.max(self.held);
     }
@@ -557,14 +607,14 @@ impl HalfStream {
             if k > self.next_off {
                 break;
             }
-            let bytes = entry.remove();
+            let (bytes, at) = entry.remove();
             self.held -= bytes.len();
             let skip = ((self.next_off - k) as usize).min(bytes.len());
             if skip > 0 {
                 self.check_old(k, &bytes[..skip], differ);
             }
             if skip < bytes.len() {
-                self.deliver(&bytes[skip..], sink);
+                self.deliver(&bytes[skip..], Some(at), sink);
             }
         }
     }
@@ -631,6 +681,7 @@ mod tests {
         Moment {
             packets,
             ts: Duration::from_millis(packets),
+            step: packets,
         }
     }
 
@@ -685,10 +736,18 @@ mod tests {
         h.segment(1000, true, false, &[], 0, &mut out);
         h.segment(1001, false, false, b"aaaa", 0, &mut out);
         let t0 = Duration::from_secs(100);
-        h.acked(1009, Moment { packets: 3, ts: t0 });
+        h.acked(
+            1009,
+            Moment {
+                packets: 3,
+                ts: t0,
+                step: 0,
+            },
+        );
         let later = |d: Duration| Moment {
             packets: 4,
             ts: t0 + d,
+            step: 4,
         };
         h.expire(later(HOLE_WAIT - Duration::from_micros(1)), &mut out);
         assert!(out.gaps.is_empty());
@@ -799,7 +858,7 @@ mod tests {
             h.segment(isn, true, false, &[], 0, &mut out);
             let mut lost_ranges = Vec::new();
             for (p, &i) in idx.iter().enumerate() {
-                let now = Moment { packets: p as u64, ts: Duration::from_micros(p as u64) };
+                let now = Moment { packets: p as u64, ts: Duration::from_micros(p as u64), step: 0 };
                 if acks[p % acks.len()] {
                     // the receiver has every segment sent before the ones
                     // captured next (a segment moves at most three places),
