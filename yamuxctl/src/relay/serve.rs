@@ -3,13 +3,12 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, Notify};
 
-use super::{Relay, RelayEvent};
+use super::{Recording, Relay, RelayEvent};
 use crate::analysis::live::{LiveDecoder, LiveSummary};
 use crate::analysis::Options;
 use crate::clock::Clock;
@@ -21,7 +20,7 @@ pub struct ServeOptions {
     /// Where the relay forwards (for the opening notice).
     pub upstream: SocketAddr,
     /// The pcapng being recorded, if any (for the opening notice).
-    pub write: Option<PathBuf>,
+    pub write: Option<Recording>,
     /// How frames are printed; `None`: forward (and record) only, no
     /// decoding or printing.
     pub print: Option<PrintOptions>,
@@ -45,7 +44,7 @@ pub async fn serve(
         relay.local_addr(),
         opts.upstream,
         match &opts.write {
-            Some(p) => format!(", recording to {}", p.display()),
+            Some(to) => format!(", recording to {to}"),
             None => String::new(),
         }
     );
