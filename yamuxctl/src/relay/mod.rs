@@ -588,3 +588,157 @@ async fn forward(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::CaptureReader;
+    use std::sync::mpsc as std_mpsc;
+
+    /// A file stand-in: keeps every byte, and reports each flush with the
+    /// length written so far.
+    #[derive(Clone)]
+    struct Sink {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        flushed: std_mpsc::Sender<usize>,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.bytes.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            let n = self.bytes.lock().unwrap().len();
+            let _ = self.flushed.send(n);
+            Ok(())
+        }
+    }
+
+    /// Packets in `bytes`, which must decode to the end without an error.
+    fn whole_packets(bytes: &[u8]) -> u64 {
+        let mut r = CaptureReader::new(bytes).expect("a capture");
+        let mut n = 0;
+        while let Some(p) = r.next_packet() {
+            p.expect("whole blocks only");
+            n += 1;
+        }
+        n
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn opened(conn: u32) -> RelayEvent {
+        RelayEvent::Opened {
+            conn,
+            client: addr(40000 + conn as u16),
+            server: addr(7777),
+            at: Duration::from_millis(u64::from(conn)),
+        }
+    }
+
+    fn bytes(conn: u32, side: Side, data: &'static [u8]) -> RelayEvent {
+        RelayEvent::Bytes {
+            conn,
+            side,
+            at: Duration::from_millis(5),
+            data: Bytes::from_static(data),
+        }
+    }
+
+    fn sink() -> (Sink, std_mpsc::Receiver<usize>) {
+        let (tx, rx) = std_mpsc::channel();
+        (
+            Sink {
+                bytes: Arc::new(Mutex::new(Vec::new())),
+                flushed: tx,
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn flushes_at_the_start_at_each_close_and_at_the_end_in_whole_blocks() {
+        let (s, flushes) = sink();
+        let mut out = BlockOut::new(s.clone()).unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        // all queued before the writer runs: only the start, the close and
+        // the end make it write
+        for ev in [
+            opened(1),
+            bytes(1, Side::A, b"hello"),
+            bytes(1, Side::B, b"hello"),
+            RelayEvent::Closed {
+                conn: 1,
+                at: Duration::from_millis(9),
+                reason: "closed".into(),
+            },
+            opened(2),
+            bytes(2, Side::A, b"still open"),
+        ] {
+            tx.try_send(ev).unwrap();
+        }
+        drop(tx);
+        let stats = write_all_events(&mut out, rx, &Clock::new()).unwrap();
+        let cuts: Vec<usize> = flushes.try_iter().collect();
+        assert_eq!(cuts.len(), 3, "{cuts:?}");
+        let all = s.bytes.lock().unwrap().clone();
+        let counts: Vec<u64> = cuts.iter().map(|&c| whole_packets(&all[..c])).collect();
+        // nothing; handshake, 2 data, RST; then handshake, data and the
+        // RST of the connection still open at the end
+        assert_eq!(counts, [0, 6, 11]);
+        assert_eq!(*cuts.last().unwrap(), all.len());
+        assert_eq!(stats.packets, 11);
+    }
+
+    #[test]
+    fn writes_as_soon_as_it_has_caught_up() {
+        let (s, flushes) = sink();
+        let mut out = BlockOut::new(s.clone()).unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        let writer =
+            std::thread::spawn(move || write_all_events(&mut out, rx, &Clock::new()).unwrap());
+        let wait = || {
+            flushes
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the writer flushes")
+        };
+        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 0);
+        tx.blocking_send(opened(1)).unwrap();
+        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 3);
+        tx.blocking_send(bytes(1, Side::A, b"ping")).unwrap();
+        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 4);
+        drop(tx);
+        writer.join().unwrap();
+        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 5);
+    }
+
+    #[test]
+    fn a_busy_writer_writes_what_is_due() {
+        let (s, _flushes) = sink();
+        let mut out = BlockOut::new(s).unwrap();
+        out.flush().unwrap();
+        assert!(!out.due(), "nothing held");
+        record(&mut out.w, &Clock::new(), &opened(1)).unwrap();
+        out.last = Instant::now();
+        assert!(!out.due(), "held, but recent and small");
+        out.last = Instant::now() - FLUSH_INTERVAL;
+        assert!(out.due(), "held for the flush interval");
+        out.last = Instant::now();
+        let big = vec![0u8; FLUSH_BYTES];
+        out.w.data(1, Side::A, Duration::ZERO, &big).unwrap();
+        assert!(out.due(), "held a megabyte");
+    }
+
+    #[test]
+    fn recording_arguments() {
+        assert_eq!(Recording::from_arg(Path::new("-")), Recording::Stdout);
+        assert_eq!(
+            Recording::from_arg(Path::new("a.pcapng")),
+            Recording::File("a.pcapng".into())
+        );
+        assert_eq!(Recording::Stdout.to_string(), "standard output");
+    }
+}
