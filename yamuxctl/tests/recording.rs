@@ -381,9 +381,35 @@ async fn write_to_stdout_pipes_into_decode_from_stdin() {
     assert_eq!(summary(&events)["read_error"], Value::Null);
 }
 
+/// Runs yamuxctl, killing it if it has not ended within [`BOUND`].
+fn bounded(args: &[&str]) -> common::Run {
+    let mut c = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run yamuxctl");
+    let end = Instant::now() + BOUND;
+    while c.try_wait().unwrap().is_none() {
+        if Instant::now() >= end {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("yamuxctl {args:?} did not end");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = c.wait_with_output().unwrap();
+    common::Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
 #[test]
 fn write_to_stdout_is_refused_where_stdout_is_taken() {
-    let r = yamuxctl(&[
+    let r = bounded(&[
         "proxy",
         "--listen",
         "127.0.0.1:0",
@@ -396,7 +422,7 @@ fn write_to_stdout_is_refused_where_stdout_is_taken() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--write -"), "{}", r.stderr);
     assert!(r.stderr.contains("--json"), "{}", r.stderr);
-    let r = yamuxctl(&[
+    let r = bounded(&[
         "watch",
         "--listen",
         "127.0.0.1:0",

@@ -700,19 +700,23 @@ mod tests {
         let (tx, rx) = mpsc::channel(64);
         let writer =
             std::thread::spawn(move || write_all_events(&mut out, rx, &Clock::new()).unwrap());
-        let wait = || {
-            flushes
+        // packets in the file as of the next flush (the lock is taken only
+        // once the writer has flushed)
+        let packets_at_next_flush = || {
+            let n = flushes
                 .recv_timeout(Duration::from_secs(60))
-                .expect("the writer flushes")
+                .expect("the writer flushes");
+            let all = s.bytes.lock().unwrap().clone();
+            whole_packets(&all[..n])
         };
-        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 0);
+        assert_eq!(packets_at_next_flush(), 0);
         tx.blocking_send(opened(1)).unwrap();
-        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 3);
+        assert_eq!(packets_at_next_flush(), 3);
         tx.blocking_send(bytes(1, Side::A, b"ping")).unwrap();
-        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 4);
+        assert_eq!(packets_at_next_flush(), 4);
         drop(tx);
         writer.join().unwrap();
-        assert_eq!(whole_packets(&s.bytes.lock().unwrap()[..wait()]), 5);
+        assert_eq!(packets_at_next_flush(), 5);
     }
 
     #[test]
