@@ -359,9 +359,20 @@ async fn write_to_stdout_pipes_into_decode_from_stdin() {
         .unwrap();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("recording to standard output"), "{err}");
-    // the frames went to standard error
+    // the frames went to standard error, in order with the notices
+    let lines: Vec<&str> = err.lines().collect();
+    let last_frame = lines
+        .iter()
+        .rposition(|l| l.contains(" 1 →  ") || l.contains(" 1 ←  "))
+        .unwrap_or_else(|| panic!("no frames on standard error:\n{err}"));
+    let closed = lines
+        .iter()
+        .position(|l| l.starts_with("yamuxctl: conn 1: closed"))
+        .unwrap_or_else(|| panic!("no close notice:\n{err}"));
+    assert!(last_frame < closed, "frames after the close notice:\n{err}");
     assert!(
-        err.lines()
+        lines
+            .iter()
             .any(|l| l.contains("1 →  data") && l.contains("stream 1")),
         "{err}"
     );

@@ -1,8 +1,8 @@
 //! Where a capture's bytes come from: a file or standard input (`-`),
 //! gzip-compressed or not. Compression is recognised by the gzip magic
 //! bytes (`1f 8b`), whatever the name; the bytes are streamed either way
-//! (nothing is read whole), so `tcpdump -w - | yamuxctl decode -` decodes
-//! as the packets arrive.
+//! (nothing is read whole), so `tcpdump -w - | yamuxctl decode -` reads
+//! the packets as they arrive.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};

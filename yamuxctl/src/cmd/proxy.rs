@@ -109,6 +109,7 @@ impl ProxyArgs {
                 filter: Filter::default(),
             }),
             force: self.force,
+            interleaved: self.records_to_stdout(),
         }
     }
 }
