@@ -12,4 +12,5 @@ pub mod hexframes;
 pub mod inject;
 pub mod print;
 pub mod relay;
+pub mod signals;
 pub mod watch;

@@ -29,6 +29,7 @@ fn args() -> WatchArgs {
         file: None,
         listen: None,
         upstream: None,
+        write: None,
         speed: 1.0,
         step: false,
         at: None,

@@ -203,6 +203,43 @@ fn ctrl_c_and_panic_restore_the_terminal() {
     );
 }
 
+/// A yamux server echoing every stream until its end.
+async fn echo_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let s = yamux::Session::server(sock, yamux::Config::default());
+                while let Ok(mut st) = s.accept().await {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        while let Ok(n) = st.read(&mut buf).await {
+                            if n == 0 || st.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = st.shutdown().await;
+                    });
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The relay's address, as the live UI shows it.
+fn relay_address(s: &str) -> std::net::SocketAddr {
+    s.split("relay ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no relay address on screen:\n{s}"))
+}
+
 /// Live: our yamux client and server through `watch --listen --upstream`;
 /// the streams show up with their bytes and states.
 #[test]
@@ -216,32 +253,7 @@ fn live_relay_shows_our_client_and_server() {
         .enable_all()
         .build()
         .expect("runtime");
-    // an echo server
-    let server = rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = l.local_addr().expect("addr");
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = l.accept().await {
-                tokio::spawn(async move {
-                    let s = yamux::Session::server(sock, yamux::Config::default());
-                    while let Ok(mut st) = s.accept().await {
-                        tokio::spawn(async move {
-                            let mut buf = vec![0u8; 16 * 1024];
-                            while let Ok(n) = st.read(&mut buf).await {
-                                if n == 0 || st.write_all(&buf[..n]).await.is_err() {
-                                    break;
-                                }
-                            }
-                            let _ = st.shutdown().await;
-                        });
-                    }
-                });
-            }
-        });
-        addr
-    });
+    let server = rt.block_on(echo_server());
     let t = Tmux::new("live");
     t.start(&shell(
         "",
@@ -250,12 +262,7 @@ fn live_relay_shows_our_client_and_server() {
     let s = t.wait("the relay", |s| {
         s.contains("[live]") && s.contains("waiting for a connection")
     });
-    let relay: std::net::SocketAddr = s
-        .split("relay ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no relay address on screen:\n{s}"));
+    let relay = relay_address(&s);
     // a client: 4 streams of 100,000 bytes echoed; streams 1 and 3 are
     // closed, 5 and 7 stay open until the checks are done
     let (session, open) = rt.block_on(async move {
@@ -305,4 +312,78 @@ fn live_relay_shows_our_client_and_server() {
     rt.block_on(async { session.close().await }).ok();
     t.keys(&["q"]);
     restored(&t, "0");
+}
+
+/// Live with `--write`: SIGTERM (as `kill`, `timeout` and systemd send)
+/// ends the UI as `q` does, restores the terminal and leaves a complete
+/// recording, although the client's connection is still open.
+#[test]
+fn live_relay_stopped_by_sigterm_keeps_the_terminal_and_the_recording() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !have_tmux() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(echo_server());
+    let file = common::scratch().join("watch-live.pcapng");
+    let t = Tmux::new("sigterm");
+    t.start(&shell(
+        "",
+        &format!(
+            "--listen 127.0.0.1:0 --upstream {server} --write {}",
+            file.display()
+        ),
+    ));
+    let s = t.wait("the relay", |s| {
+        s.contains("[live]") && s.contains("waiting for a connection")
+    });
+    let relay = relay_address(&s);
+    let session = rt.block_on(async move {
+        let sock = tokio::net::TcpStream::connect(relay)
+            .await
+            .expect("connect");
+        let s = yamux::Session::client(sock, yamux::Config::default());
+        let mut st = s.open().await.expect("open");
+        st.write_all(b"hello through watch").await.expect("write");
+        st.shutdown().await.expect("fin");
+        let mut back = Vec::new();
+        st.read_to_end(&mut back).await.expect("echo");
+        assert_eq!(back, b"hello through watch");
+        s
+    });
+    t.wait("the stream", |s| s.contains("streams 1-1 of 1"));
+    // the pane runs a shell; watch is its child
+    let pane = t.run(&["display-message", "-p", "-t", "w", "#{pane_pid}"]);
+    let pane = String::from_utf8_lossy(&pane.stdout).trim().to_string();
+    let ps = Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &pane])
+        .output()
+        .expect("run ps");
+    let pids: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(pids.len(), 1, "children of the pane's shell: {pids:?}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &pids[0]])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    restored(&t, "0");
+    drop(session);
+    let r = common::yamuxctl(&["decode", "--json", file.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = common::ndjson(&r.stdout, "yamuxctl.decode/v1");
+    let data: Vec<u64> = v
+        .iter()
+        .filter(|e| e["kind"] == "frame" && e["type"] == "data")
+        .map(|e| e["length"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(data, [19, 19], "{}", r.stdout);
+    let last = v.last().expect("a summary");
+    assert_eq!(last["read_error"], serde_json::Value::Null, "{last}");
 }

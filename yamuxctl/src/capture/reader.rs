@@ -39,9 +39,16 @@ pub enum CaptureError {
         /// What is wrong.
         reason: String,
     },
-    /// The file could not be read.
+    /// The file could not be read. (Not a `source`: the message already
+    /// holds it, and a chain of contexts would repeat it.)
     #[error("read error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for CaptureError {
+    fn from(e: std::io::Error) -> CaptureError {
+        CaptureError::Io(e)
+    }
 }
 
 /// One captured packet.

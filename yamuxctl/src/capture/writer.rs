@@ -270,14 +270,28 @@ impl<W: Write> TcpPcapngWriter<W> {
         r
     }
 
-    /// Resets the connections still open, flushes, and returns the
-    /// figures.
-    pub fn finish(mut self, ts: Duration) -> io::Result<WriterStats> {
+    /// Resets the connections still open (in order of their numbers).
+    pub fn close_all(&mut self, ts: Duration) -> io::Result<()> {
         let mut open: Vec<u32> = self.conns.keys().copied().collect();
         open.sort_unstable();
         for c in open {
             self.close(c, ts)?;
         }
+        Ok(())
+    }
+
+    /// The underlying writer. Every call of this writer's methods writes
+    /// whole pcapng blocks, so between two calls the bytes written end on
+    /// a block boundary: a caller buffering in a `Vec<u8>` can hand them on
+    /// from here and a reader of the result never sees half a block.
+    pub fn get_mut(&mut self) -> &mut W {
+        self.w.get_mut()
+    }
+
+    /// Resets the connections still open, flushes, and returns the
+    /// figures.
+    pub fn finish(mut self, ts: Duration) -> io::Result<WriterStats> {
+        self.close_all(ts)?;
         self.w.get_mut().flush()?;
         Ok(self.stats)
     }

@@ -52,6 +52,6 @@ pub fn decode(args: &DecodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> an
         return Err(e).context("writing output");
     }
     p.flush().context("writing output")?;
-    notes(&summary, err);
+    notes(&args.input.name(), &summary, err);
     Ok(exit_code(&summary))
 }

@@ -74,7 +74,7 @@ pub fn run(args: FollowArgs, mut io: Io) -> anyhow::Result<ExitCode> {
     }
     let found = f.found.is_some();
     drop(f);
-    notes(&summary, &mut io.err);
+    notes(&args.input.name(), &summary, &mut io.err);
     if !found {
         let _ = writeln!(io.err, "yamuxctl: stream {} not found", args.stream);
         return Ok(exit(if summary.packets == 0 { 2 } else { 1 }));

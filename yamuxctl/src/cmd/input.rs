@@ -1,21 +1,23 @@
 //! What `decode`, `stats` and `follow` share: the capture input, the frame
 //! filter flags, and how a capture's summary becomes notes and an exit code.
 
-use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use yamux::frame::{Flags, FrameType};
 
 use crate::analysis::{Options, Summary};
-use crate::capture::CaptureReader;
+use crate::capture::source::display_name;
+use crate::capture::{open_source, CaptureReader};
 use crate::print::Filter;
 
 /// Capture input and what counts as yamux.
 #[derive(Clone, Debug, clap::Args)]
 pub struct InputArgs {
-    /// A pcap or pcapng file.
+    /// A pcap or pcapng file, or `-` for standard input; gzip-compressed
+    /// (`.pcap.gz`, `.pcapng.gz`, recognised by its first bytes) is read
+    /// directly.
     pub file: PathBuf,
     /// Decode TCP connections on this port as yamux (repeatable). Without
     /// it, every connection whose first bytes decode as yamux is decoded.
@@ -29,8 +31,13 @@ pub struct InputArgs {
 
 impl InputArgs {
     /// Opens the capture.
-    pub fn open(&self) -> anyhow::Result<CaptureReader<File>> {
+    pub fn open(&self) -> anyhow::Result<CaptureReader<Box<dyn Read + Send>>> {
         open(&self.file)
+    }
+
+    /// The input's name in messages (`-` for standard input).
+    pub fn name(&self) -> String {
+        display_name(&self.file)
     }
 
     /// The analysis options these arguments ask for.
@@ -43,9 +50,16 @@ impl InputArgs {
     }
 }
 
-fn open(path: &Path) -> anyhow::Result<CaptureReader<File>> {
-    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    CaptureReader::new(f).with_context(|| format!("cannot read {}", path.display()))
+/// Opens a capture: a file, or standard input for `-`; gzip is recognised
+/// by its first bytes and decompressed as it is read. Errors name the input.
+pub fn open(path: &Path) -> anyhow::Result<CaptureReader<Box<dyn Read + Send>>> {
+    let src = open_source(path)?;
+    let what = if src.gzip {
+        format!("{} (gunzipped)", display_name(path))
+    } else {
+        display_name(path)
+    };
+    CaptureReader::new(src.reader).with_context(|| format!("cannot read {what}"))
 }
 
 /// Which frames to show.
@@ -98,11 +112,11 @@ pub fn exit_code(s: &Summary) -> u8 {
     }
 }
 
-/// The notes a summary calls for on standard error: a read error, or no
-/// yamux connection at all.
-pub fn notes(s: &Summary, err: &mut dyn Write) {
+/// The notes a summary of the input `name` calls for on standard error: a
+/// read error, or no yamux connection at all.
+pub fn notes(name: &str, s: &Summary, err: &mut dyn Write) {
     if let Some(e) = &s.read_error {
-        let _ = writeln!(err, "yamuxctl: {e} (after {} packets)", s.packets);
+        let _ = writeln!(err, "yamuxctl: {name}: {e} (after {} packets)", s.packets);
     }
     if s.packets > 0 && s.yamux_connections == 0 {
         let _ = writeln!(

@@ -67,9 +67,38 @@ pub enum ColorChoice {
 
 /// Whether to colour standard output.
 pub fn use_color(c: ColorChoice) -> bool {
+    use_color_on(c, io::stdout().is_terminal())
+}
+
+/// Whether to colour an output that is (`tty`) or is not a terminal.
+pub fn use_color_on(c: ColorChoice, tty: bool) -> bool {
     match c {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none() && io::stdout().is_terminal(),
+        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none() && tty,
+    }
+}
+
+/// Two writers onto one (e.g. frames and notices both on standard error),
+/// each write going through whole.
+pub fn shared(w: Box<dyn Write + Send>) -> (Box<dyn Write + Send>, Box<dyn Write + Send>) {
+    let w = std::sync::Arc::new(std::sync::Mutex::new(w));
+    (Box::new(SharedWriter(w.clone())), Box::new(SharedWriter(w)))
+}
+
+struct SharedWriter(std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>);
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
     }
 }

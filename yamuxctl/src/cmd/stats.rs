@@ -44,6 +44,6 @@ pub fn run(args: StatsArgs, mut io: Io) -> anyhow::Result<ExitCode> {
     }
     w.flush()?;
     drop(w);
-    notes(&summary, &mut io.err);
+    notes(&args.input.name(), &summary, &mut io.err);
     Ok(exit(exit_code(&summary)))
 }

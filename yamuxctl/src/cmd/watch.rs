@@ -9,12 +9,14 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::Io;
+use crate::relay::Recording;
 use crate::watch::{live, replay_setup, term};
 
 /// `yamuxctl watch`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct WatchArgs {
-    /// A pcap or pcapng capture to play back (instead of --listen).
+    /// A pcap or pcapng capture to play back (instead of --listen); `-` for
+    /// standard input, gzip-compressed read directly.
     #[arg(required_unless_present = "listen", conflicts_with_all = ["listen", "upstream"])]
     pub file: Option<PathBuf>,
     /// Run the relay on this address and show it live.
@@ -23,6 +25,10 @@ pub struct WatchArgs {
     /// Where the relay forwards connections.
     #[arg(long, requires = "listen")]
     pub upstream: Option<SocketAddr>,
+    /// Live: record everything forwarded to this pcapng file, as
+    /// `proxy --write` does (not `-`: standard output is the UI).
+    #[arg(long, requires = "listen", value_name = "FILE.pcapng")]
+    pub write: Option<PathBuf>,
     /// Playback speed factor (real time is 1).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -40,15 +46,21 @@ pub struct WatchArgs {
     pub ports: Vec<u16>,
 }
 
-/// Runs `watch` until the user quits. The UI draws on the terminal
-/// itself; `io` is not written to.
+/// Runs `watch` until the user quits (live: or SIGINT, SIGTERM, SIGHUP).
+/// The UI draws on the terminal itself; `io` is not written to.
 pub fn run(args: WatchArgs, _io: Io) -> anyhow::Result<ExitCode> {
     match (&args.file, args.listen, args.upstream) {
         (Some(path), _, _) => {
             let (mut app, mut replay) = replay_setup(&args, path)?;
             term::run(&mut app, &mut replay)?;
         }
-        (None, Some(listen), Some(upstream)) => live::run(listen, upstream, args.force)?,
+        (None, Some(listen), Some(upstream)) => {
+            let write = args.write.as_deref().map(Recording::from_arg);
+            if write == Some(Recording::Stdout) {
+                bail!("watch --write -: standard output is the terminal UI; record to a file (--write FILE.pcapng), or use `proxy --write -`");
+            }
+            live::run(listen, upstream, args.force, write)?;
+        }
         _ => bail!("give a capture FILE, or --listen and --upstream"),
     }
     Ok(ExitCode::SUCCESS)

@@ -12,16 +12,23 @@
 //! End of stream on one side shuts down the write half of the other
 //! (half-close); a read or write error on either side closes both sockets
 //! with `SO_LINGER` 0, so a reset reaches the other peer as a reset.
+//!
+//! The pcapng recording ([`Recording`]) is written by its own thread, in
+//! whole blocks: whatever it has is handed to the file (or standard output)
+//! whenever it has caught up with the relay, at each connection's close, and
+//! at least every [`FLUSH_INTERVAL`] while it is busy, so the file can be
+//! read while the relay runs and survives the process being killed.
 
 mod port;
 pub mod serve;
 
+use std::fmt;
 use std::future::Future;
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 
@@ -40,6 +47,42 @@ use port::Port;
 pub const DEFAULT_BUFFER: usize = 256 * 1024;
 /// Default capacity (events) of the channel returned by [`Relay::bind`].
 pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
+/// Longest time recorded packets stay in memory while the pcapng writer is
+/// busy; when it has caught up with the relay it writes at once.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Bytes of whole blocks the pcapng writer holds before writing them out,
+/// however recent.
+const FLUSH_BYTES: usize = 1 << 20;
+
+/// Where the relay records what it forwards, as pcapng.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// A file, created (or emptied) when the relay binds.
+    File(PathBuf),
+    /// The process's standard output (`--write -`); nothing else may write
+    /// there.
+    Stdout,
+}
+
+impl Recording {
+    /// The recording a command-line path asks for: `-` is standard output.
+    pub fn from_arg(path: &Path) -> Recording {
+        if path.as_os_str() == "-" {
+            Recording::Stdout
+        } else {
+            Recording::File(path.to_path_buf())
+        }
+    }
+}
+
+impl fmt::Display for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Recording::File(p) => write!(f, "{}", p.display()),
+            Recording::Stdout => f.write_str("standard output"),
+        }
+    }
+}
 
 /// Relay settings.
 #[derive(Clone, Debug)]
@@ -49,8 +92,8 @@ pub struct RelayOptions {
     pub listen: SocketAddr,
     /// Where to connect for each client.
     pub upstream: SocketAddr,
-    /// Record everything forwarded to this pcapng file.
-    pub write: Option<PathBuf>,
+    /// Record everything forwarded as pcapng.
+    pub write: Option<Recording>,
     /// Read buffer per direction (bytes).
     pub buffer: usize,
     /// Capacity of the event channel returned by [`Relay::bind`] (events).
@@ -179,7 +222,7 @@ impl Relay {
         let clock = Clock::new();
         let (tx, rx) = mpsc::channel(opts.event_capacity.max(1));
         let writer = match &opts.write {
-            Some(path) => Some(spawn_writer(path, opts.write_capacity.max(1), clock)?),
+            Some(to) => Some(spawn_writer(to, opts.write_capacity.max(1), clock)?),
             None => None,
         };
         Ok((
@@ -272,31 +315,99 @@ impl Relay {
     }
 }
 
-fn spawn_writer(
-    path: &std::path::Path,
-    capacity: usize,
-    clock: Clock,
-) -> anyhow::Result<WriterHandle> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let w =
-        crate::capture::writer::TcpPcapngWriter::new(io::BufWriter::with_capacity(1 << 20, file))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    let (tx, mut rx) = mpsc::channel::<RelayEvent>(capacity);
-    let path = path.to_path_buf();
+fn spawn_writer(to: &Recording, capacity: usize, clock: Clock) -> anyhow::Result<WriterHandle> {
+    let out: Box<dyn Write + Send> = match to {
+        Recording::File(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        Recording::Stdout => Box::new(io::stdout()),
+    };
+    let mut out = BlockOut::new(out).with_context(|| format!("cannot write {to}"))?;
+    let (tx, rx) = mpsc::channel::<RelayEvent>(capacity);
+    let to = to.clone();
     let thread = std::thread::Builder::new()
         .name("pcapng-writer".into())
         .spawn(move || {
-            let mut w = w;
-            while let Some(ev) = rx.blocking_recv() {
-                record(&mut w, &clock, &ev)
-                    .with_context(|| format!("writing {}", path.display()))?;
+            let r = write_all_events(&mut out, rx, &clock).with_context(|| format!("writing {to}"));
+            if let Err(e) = &r {
+                eprintln!("yamuxctl: the recording stopped: {e:#} (relaying goes on)");
             }
-            w.finish(clock.wall(clock.now()))
-                .with_context(|| format!("writing {}", path.display()))
+            r
         })
         .context("cannot start the pcapng writer")?;
     Ok(WriterHandle { tx, thread })
+}
+
+/// The pcapng writer's loop: records every event, writes out what it has
+/// whenever the channel is empty, at each connection's close, every
+/// [`FLUSH_INTERVAL`] and every [`FLUSH_BYTES`]; at the end resets the
+/// connections still open.
+fn write_all_events<W: Write>(
+    out: &mut BlockOut<W>,
+    mut rx: mpsc::Receiver<RelayEvent>,
+    clock: &Clock,
+) -> io::Result<crate::capture::writer::WriterStats> {
+    out.flush()?;
+    loop {
+        let ev = match rx.try_recv() {
+            Ok(ev) => ev,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // caught up: hand everything on before waiting
+                out.flush()?;
+                match rx.blocking_recv() {
+                    Some(ev) => ev,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        record(&mut out.w, clock, &ev)?;
+        if matches!(ev, RelayEvent::Closed { .. }) || out.due() {
+            out.flush()?;
+        }
+    }
+    out.w.close_all(clock.wall(clock.now()))?;
+    out.flush()?;
+    Ok(out.w.stats())
+}
+
+/// A pcapng writer over a memory buffer that is handed to `out` in whole
+/// blocks only.
+struct BlockOut<W: Write> {
+    w: crate::capture::writer::TcpPcapngWriter<Vec<u8>>,
+    out: W,
+    last: Instant,
+}
+
+impl<W: Write> BlockOut<W> {
+    fn new(out: W) -> io::Result<BlockOut<W>> {
+        Ok(BlockOut {
+            w: crate::capture::writer::TcpPcapngWriter::new(Vec::with_capacity(
+                FLUSH_BYTES + (1 << 16),
+            ))?,
+            out,
+            last: Instant::now(),
+        })
+    }
+
+    /// Whether what is held must be written out now.
+    fn due(&mut self) -> bool {
+        let held = self.w.get_mut().len();
+        held >= FLUSH_BYTES || (held > 0 && self.last.elapsed() >= FLUSH_INTERVAL)
+    }
+
+    /// Writes out every whole block held.
+    fn flush(&mut self) -> io::Result<()> {
+        let buf = self.w.get_mut();
+        if !buf.is_empty() {
+            self.out.write_all(buf)?;
+            buf.clear();
+            self.out.flush()?;
+        }
+        self.last = Instant::now();
+        Ok(())
+    }
 }
 
 /// Applies one relay event to a pcapng writer.
@@ -475,5 +586,163 @@ async fn forward(
                 data: chunk,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::CaptureReader;
+    use std::sync::mpsc as std_mpsc;
+
+    /// A file stand-in: keeps every byte, and reports each flush with the
+    /// length written so far.
+    #[derive(Clone)]
+    struct Sink {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        flushed: std_mpsc::Sender<usize>,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.bytes.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            let n = self.bytes.lock().unwrap().len();
+            let _ = self.flushed.send(n);
+            Ok(())
+        }
+    }
+
+    /// Packets in `bytes`, which must decode to the end without an error.
+    fn whole_packets(bytes: &[u8]) -> u64 {
+        let mut r = CaptureReader::new(bytes).expect("a capture");
+        let mut n = 0;
+        while let Some(p) = r.next_packet() {
+            p.expect("whole blocks only");
+            n += 1;
+        }
+        n
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn opened(conn: u32) -> RelayEvent {
+        RelayEvent::Opened {
+            conn,
+            client: addr(40000 + conn as u16),
+            server: addr(7777),
+            at: Duration::from_millis(u64::from(conn)),
+        }
+    }
+
+    fn bytes(conn: u32, side: Side, data: &'static [u8]) -> RelayEvent {
+        RelayEvent::Bytes {
+            conn,
+            side,
+            at: Duration::from_millis(5),
+            data: Bytes::from_static(data),
+        }
+    }
+
+    fn sink() -> (Sink, std_mpsc::Receiver<usize>) {
+        let (tx, rx) = std_mpsc::channel();
+        (
+            Sink {
+                bytes: Arc::new(Mutex::new(Vec::new())),
+                flushed: tx,
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn flushes_at_the_start_at_each_close_and_at_the_end_in_whole_blocks() {
+        let (s, flushes) = sink();
+        let mut out = BlockOut::new(s.clone()).unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        // all queued before the writer runs: only the start, the close and
+        // the end make it write
+        for ev in [
+            opened(1),
+            bytes(1, Side::A, b"hello"),
+            bytes(1, Side::B, b"hello"),
+            RelayEvent::Closed {
+                conn: 1,
+                at: Duration::from_millis(9),
+                reason: "closed".into(),
+            },
+            opened(2),
+            bytes(2, Side::A, b"still open"),
+        ] {
+            tx.try_send(ev).unwrap();
+        }
+        drop(tx);
+        let stats = write_all_events(&mut out, rx, &Clock::new()).unwrap();
+        let cuts: Vec<usize> = flushes.try_iter().collect();
+        assert_eq!(cuts.len(), 3, "{cuts:?}");
+        let all = s.bytes.lock().unwrap().clone();
+        let counts: Vec<u64> = cuts.iter().map(|&c| whole_packets(&all[..c])).collect();
+        // nothing; handshake, 2 data, RST; then handshake, data and the
+        // RST of the connection still open at the end
+        assert_eq!(counts, [0, 6, 11]);
+        assert_eq!(*cuts.last().unwrap(), all.len());
+        assert_eq!(stats.packets, 11);
+    }
+
+    #[test]
+    fn writes_as_soon_as_it_has_caught_up() {
+        let (s, flushes) = sink();
+        let mut out = BlockOut::new(s.clone()).unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        let writer =
+            std::thread::spawn(move || write_all_events(&mut out, rx, &Clock::new()).unwrap());
+        // packets in the file as of the next flush (the lock is taken only
+        // once the writer has flushed)
+        let packets_at_next_flush = || {
+            let n = flushes
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the writer flushes");
+            let all = s.bytes.lock().unwrap().clone();
+            whole_packets(&all[..n])
+        };
+        assert_eq!(packets_at_next_flush(), 0);
+        tx.blocking_send(opened(1)).unwrap();
+        assert_eq!(packets_at_next_flush(), 3);
+        tx.blocking_send(bytes(1, Side::A, b"ping")).unwrap();
+        assert_eq!(packets_at_next_flush(), 4);
+        drop(tx);
+        writer.join().unwrap();
+        assert_eq!(packets_at_next_flush(), 5);
+    }
+
+    #[test]
+    fn a_busy_writer_writes_what_is_due() {
+        let (s, _flushes) = sink();
+        let mut out = BlockOut::new(s).unwrap();
+        out.flush().unwrap();
+        assert!(!out.due(), "nothing held");
+        record(&mut out.w, &Clock::new(), &opened(1)).unwrap();
+        out.last = Instant::now();
+        assert!(!out.due(), "held, but recent and small");
+        out.last = Instant::now() - FLUSH_INTERVAL;
+        assert!(out.due(), "held for the flush interval");
+        out.last = Instant::now();
+        let big = vec![0u8; FLUSH_BYTES];
+        out.w.data(1, Side::A, Duration::ZERO, &big).unwrap();
+        assert!(out.due(), "held a megabyte");
+    }
+
+    #[test]
+    fn recording_arguments() {
+        assert_eq!(Recording::from_arg(Path::new("-")), Recording::Stdout);
+        assert_eq!(
+            Recording::from_arg(Path::new("a.pcapng")),
+            Recording::File("a.pcapng".into())
+        );
+        assert_eq!(Recording::Stdout.to_string(), "standard output");
     }
 }

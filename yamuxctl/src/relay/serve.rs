@@ -3,13 +3,12 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, Notify};
 
-use super::{Relay, RelayEvent};
+use super::{Recording, Relay, RelayEvent};
 use crate::analysis::live::{LiveDecoder, LiveSummary};
 use crate::analysis::Options;
 use crate::clock::Clock;
@@ -21,12 +20,16 @@ pub struct ServeOptions {
     /// Where the relay forwards (for the opening notice).
     pub upstream: SocketAddr,
     /// The pcapng being recorded, if any (for the opening notice).
-    pub write: Option<PathBuf>,
+    pub write: Option<Recording>,
     /// How frames are printed; `None`: forward (and record) only, no
     /// decoding or printing.
     pub print: Option<PrintOptions>,
     /// Decode every connection as yamux, without detection.
     pub force: bool,
+    /// The frames go to the same stream as the notices (standard error,
+    /// with `--write -`): they are written a line at a time, so that the
+    /// two stay in order.
+    pub interleaved: bool,
 }
 
 /// Runs a bound relay (from [`Relay::bind`]) and prints what
@@ -45,7 +48,7 @@ pub async fn serve(
         relay.local_addr(),
         opts.upstream,
         match &opts.write {
-            Some(p) => format!(", recording to {}", p.display()),
+            Some(to) => format!(", recording to {to}"),
             None => String::new(),
         }
     );
@@ -63,9 +66,10 @@ pub async fn serve(
                 tokio::task::spawn_blocking(move || (0u8, LiveSummary::default(), err))
             }
             Some(print) => {
-                let force = opts.force;
+                let (force, interleaved) = (opts.force, opts.interleaved);
                 tokio::task::spawn_blocking(move || {
-                    let (code, s) = consume(print, force, clock, rx, out, &mut err, &done);
+                    let (code, s) =
+                        consume(print, force, interleaved, clock, rx, out, &mut err, &done);
                     (code, s, err)
                 })
             }
@@ -113,16 +117,22 @@ pub async fn serve(
 }
 
 /// Reads events until the relay is done, printing as `decode` does.
+#[allow(clippy::too_many_arguments)]
 fn consume(
     print: PrintOptions,
     force: bool,
+    interleaved: bool,
     clock: Clock,
     rx: mpsc::Receiver<RelayEvent>,
     out: Box<dyn Write + Send>,
     err: &mut Box<dyn Write + Send>,
     done: &Notify,
 ) -> (u8, LiveSummary) {
-    let w = io::BufWriter::with_capacity(1 << 16, out);
+    let w: Box<dyn Write + Send> = if interleaved {
+        Box::new(io::LineWriter::new(out))
+    } else {
+        Box::new(io::BufWriter::with_capacity(1 << 16, out))
+    };
     let dec = LiveDecoder::new(clock, Options::default(), force);
     let mut p = printer(w, print);
     let summary = pump(dec, clock, rx, &mut *p, err, done);

@@ -5,6 +5,8 @@
 //! as replay.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -17,7 +19,8 @@ use super::term::{self, Source};
 use crate::analysis::live::LiveDecoder;
 use crate::analysis::Options;
 use crate::clock::Clock;
-use crate::relay::{Relay, RelayEvent, RelayOptions};
+use crate::relay::{Recording, Relay, RelayEvent, RelayOptions};
+use crate::signals::StopSignals;
 
 /// Longest time spent taking events before the screen gets a turn.
 const BUDGET: Duration = Duration::from_millis(10);
@@ -36,6 +39,8 @@ pub struct Live {
     pub events: u64,
     /// Whether the relay's channel closed (the relay stopped).
     pub closed: bool,
+    /// Set (by a signal) to end the UI.
+    stop: Arc<AtomicBool>,
 }
 
 impl Live {
@@ -51,7 +56,13 @@ impl Live {
             last_tick: Instant::now(),
             events: 0,
             closed: false,
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A flag that ends the UI when set (as the `q` key does).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
     }
 
     /// Prepares `app`: times relative to the relay's start.
@@ -115,16 +126,32 @@ impl Source for Live {
     fn running(&self) -> bool {
         true
     }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
 }
 
-/// Runs the relay from `listen` to `upstream` and shows it live until the
-/// user quits.
-pub fn run(listen: SocketAddr, upstream: SocketAddr, force: bool) -> anyhow::Result<()> {
+/// Runs the relay from `listen` to `upstream` (recording to `write`, if
+/// given) and shows it live until the user quits or SIGINT, SIGTERM or
+/// SIGHUP arrives; then the relay stops and the recording is finished.
+pub fn run(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    force: bool,
+    write: Option<Recording>,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (relay, rx) = rt.block_on(Relay::bind(RelayOptions::new(listen, upstream)))?;
+    let mut signals = {
+        let _rt = rt.enter();
+        StopSignals::new()?
+    };
+    let mut opts = RelayOptions::new(listen, upstream);
+    opts.write = write;
+    let (relay, rx) = rt.block_on(Relay::bind(opts))?;
     let local = relay.local_addr();
     let clock = relay.clock();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -140,6 +167,11 @@ pub fn run(listen: SocketAddr, upstream: SocketAddr, force: bool) -> anyhow::Res
     );
     let mut live = Live::new(rx, clock, force);
     live.attach(&mut app);
+    let stop = live.stop_flag();
+    rt.spawn(async move {
+        let _ = signals.recv().await;
+        stop.store(true, Ordering::Relaxed);
+    });
     let res = term::run(&mut app, &mut live);
     let _ = stop_tx.send(());
     let stopped = rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), handle).await });

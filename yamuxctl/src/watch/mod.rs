@@ -32,12 +32,9 @@ pub mod term;
 pub mod ui;
 pub mod view;
 
-use std::fs::File;
-
 use anyhow::{bail, Context};
 
 use crate::analysis::Options;
-use crate::capture::CaptureReader;
 use crate::cmd::watch::WatchArgs;
 use action::Command;
 use app::App;
@@ -49,9 +46,7 @@ pub fn replay_setup(args: &WatchArgs, path: &std::path::Path) -> anyhow::Result<
     if !(args.speed.is_finite() && args.speed > 0.0) {
         bail!("--speed must be a positive number, not {}", args.speed);
     }
-    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader =
-        CaptureReader::new(f).with_context(|| format!("cannot read {}", path.display()))?;
+    let reader = crate::cmd::input::open(path)?;
     let loaded = source::load(
         reader,
         Options {
@@ -61,10 +56,14 @@ pub fn replay_setup(args: &WatchArgs, path: &std::path::Path) -> anyhow::Result<
     );
     let first = loaded.summary.first.unwrap_or_default();
     let end = loaded.summary.last.unwrap_or(first);
-    let title = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let title = if crate::capture::source::is_stdin(path) {
+        "standard input".to_string()
+    } else {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
     let mut app = App::new(
         title,
         Mode::Replay {

@@ -81,6 +81,11 @@ pub trait Source {
     fn busy(&self) -> bool {
         false
     }
+    /// Whether the UI must end (a signal asked the process to stop); seen
+    /// within one poll wait (at most 250 ms).
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 fn mode(app: &App) -> InputMode {
@@ -93,7 +98,7 @@ fn mode(app: &App) -> InputMode {
     }
 }
 
-/// Runs the UI until the user quits.
+/// Runs the UI until the user quits (or the source is stopped).
 pub fn run<S: Source>(app: &mut App, source: &mut S) -> anyhow::Result<()> {
     let test_panic = std::env::var_os(TEST_PANIC_ENV).is_some();
     let mut guard = Guard::enter()?;
@@ -101,6 +106,9 @@ pub fn run<S: Source>(app: &mut App, source: &mut S) -> anyhow::Result<()> {
     let mut last_tick = Instant::now();
     let mut last_draw: Option<Instant> = None;
     loop {
+        if source.stopped() {
+            break;
+        }
         let now = Instant::now();
         source.poll(app, now - last_tick);
         last_tick = now;
