@@ -770,19 +770,29 @@ fn chain<S: DecodeSink + ?Sized>(
     sink: &S,
 ) -> (usize, bool, usize) {
     let mut n = 0;
-    let mut earlier: Vec<RawHeader> = Vec::new();
+    // the chain's headers so far, for `credible` (no allocation per candidate)
+    let blank = RawHeader {
+        version: 0,
+        typ: 0,
+        flags: 0,
+        stream_id: 0,
+        length: 0,
+    };
+    let mut earlier = [blank; SCAN_CHAIN];
     while n < SCAN_CHAIN {
         let Some(raw) = buf.get(i..).and_then(RawHeader::parse) else {
             // bytes claimed beyond the buffer, or the start of a header
             // that does not fit in it: both are left unexplained
             return (n, true, i.abs_diff(buf.len()));
         };
-        if plausible_header(&raw, max).is_err() || sink.credible(&raw, &earlier, skipped).is_err() {
+        if plausible_header(&raw, max).is_err()
+            || sink.credible(&raw, &earlier[..n], skipped).is_err()
+        {
             return (0, false, 0);
         }
+        earlier[n] = raw;
         n += 1;
         i += HEADER_LEN + frame_body_len(&raw);
-        earlier.push(raw);
     }
     (n, false, 0)
 }
