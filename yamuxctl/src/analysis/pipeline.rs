@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use yamux::frame::{Header, RawHeader, HEADER_LEN};
+use yamux::frame::{Header, RawHeader};
 use yamux::tracker::{
     plausible_header, ByteDecoder, DecodeSink, Decoded, DecoderConfig, Finding, FindingKind,
     PreambleLine, Side, Tracker, Undecodable,
@@ -66,8 +66,7 @@ pub(crate) struct Pipeline {
     /// Per direction: whether its first byte was seen, as last told by
     /// [`Pipeline::sink`] (`None`: no bytes or acknowledgment from it yet).
     start_known: [Option<bool>; 2],
-    /// Per direction: bytes lost from it so far, and for each gap the 11
-    /// bytes of a header it may have cut.
+    /// Per direction: bytes lost from it so far.
     lost: [u64; 2],
     /// Per direction: bytes the decoder skipped as undecodable so far.
     skipped: [u64; 2],
@@ -352,10 +351,10 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
                 if let Some((d, mut fs)) = self.decoder() {
                     d.gap(len, &mut fs);
                 }
-                // counted after the decoder settled the bytes before the gap;
-                // with the start of a header the gap may have cut (up to 11
-                // bytes the decoder drops at the gap)
-                self.p.lost[self.side.idx()] += len + (HEADER_LEN as u64 - 1);
+                // counted after the decoder settled the bytes before the
+                // gap (the start of a header the gap cut, which the decoder
+                // drops, it counts itself: see `DecodeSink::credible`)
+                self.p.lost[self.side.idx()] += len;
             }
         }
     }
@@ -483,7 +482,8 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
         skipped: u64,
     ) -> Result<(), &'static str> {
         // bytes that may hold frames never decoded: lost, skipped earlier,
-        // and skipped by this scan before the candidate
+        // and (from the decoder) skipped by this scan before the candidate
+        // or cut by a gap
         let unseen = self.lost.map(|l| l + *self.skipped + skipped);
         self.tracker
             .credible(self.side, raw, earlier, self.peer_complete, unseen)
