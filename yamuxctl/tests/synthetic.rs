@@ -382,11 +382,37 @@ proptest! {
 /// (default 0), each generated from its own seed (its number), so a failing
 /// case is rerun alone with `SYNTH_FROM=n SYNTH_CASES=1`. Every failing case
 /// is listed, then the test fails.
+/// The soak's case number `n`: generated from a seed that is `n`.
+fn numbered_case(n: u64) -> Input {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&n.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    input_strategy()
+        .new_tree(&mut runner)
+        .expect("a case")
+        .current()
+}
+
+/// Soak cases that failed once, kept with their root cause fixed: the first
+/// bytes of the stream lost, stream 1's SYN with them, and the bytes between
+/// two cut headers read as a Window Update or Data on stream 1 that nothing
+/// opened (the judge took the first odd id as needing no SYN, and counted 11
+/// bytes of a cut header at every gap).
+#[test]
+fn soak_failures_stay_fixed() {
+    for n in [228_148, 246_295, 341_873] {
+        if let Err(e) = check(&numbered_case(n)) {
+            panic!("case {n}: {e}");
+        }
+    }
+}
+
 #[test]
 #[ignore = "a soak: run by scripts/soak-synthetic"]
 fn soak_decoded_frames_are_the_known_frames_up_to_gaps() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let env = |k: &str, d: u64| -> u64 {
         std::env::var(k)
             .ok()
@@ -395,16 +421,10 @@ fn soak_decoded_frames_are_the_known_frames_up_to_gaps() {
     };
     let from = env("SYNTH_FROM", 0);
     let count = env("SYNTH_CASES", 100_000);
-    let strategy = input_strategy();
     let started = std::time::Instant::now();
     let mut failed = Vec::new();
     for n in from..from + count {
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&n.to_le_bytes());
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
-        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-        let input = strategy.new_tree(&mut runner).expect("a case").current();
-        if let Err(e) = check(&input) {
+        if let Err(e) = check(&numbered_case(n)) {
             let e = e.to_string();
             eprintln!("case {n}: {e}");
             failed.push(n);

@@ -138,7 +138,12 @@ pub trait DecodeSink {
     /// resynchronising, for every header of a candidate chain; a header it
     /// refuses is not a frame boundary. The default believes every plausible
     /// header. `earlier`: the headers before it in the chain; `skipped`: the
-    /// bytes this resynchronisation skipped before the chain. Returns why not.
+    /// bytes before the chain that the decoder saw but did not decode and
+    /// has not reported through [`DecodeSink::undecodable`]: those this
+    /// resynchronisation skipped so far, and the start of every header a gap
+    /// cut (dropped at the gap). With the lost bytes and the undecodable
+    /// bytes reported earlier they are every byte of the stream before the
+    /// chain that may hold a frame never decoded. Returns why not.
     fn credible(
         &self,
         _raw: &RawHeader,
@@ -303,6 +308,11 @@ pub struct ByteDecoder {
     /// Bytes to run again after a state change (resync, end of preamble).
     reprocess: Option<Vec<u8>>,
     frames: u64,
+    /// Bytes dropped at gaps without being reported: the start of a header
+    /// the decoder held when the rest of it went missing. They may have
+    /// held a frame never decoded, so every candidate of a later
+    /// resynchronisation is judged with them (see [`DecodeSink::credible`]).
+    cut: u64,
 }
 
 impl ByteDecoder {
@@ -325,6 +335,7 @@ impl ByteDecoder {
             pos: 0,
             reprocess: None,
             frames: 0,
+            cut: 0,
         }
     }
 
@@ -423,7 +434,12 @@ impl ByteDecoder {
                 }
                 self.state = self.scan_state(after, SkipReason::AfterGap);
             }
-            _ => self.state = self.scan_state(after, SkipReason::AfterGap),
+            _ => {
+                // the start of a header (or preamble) the gap cut: dropped
+                // unreported, but the bytes were there
+                self.cut += self.carry.len() as u64;
+                self.state = self.scan_state(after, SkipReason::AfterGap);
+            }
         }
         self.carry.clear();
         self.pos = after;
@@ -698,7 +714,8 @@ impl ByteDecoder {
         while i + HEADER_LEN <= buf.len() {
             // cheap pre-filter on version and type bytes
             if buf[i] == 0 && buf[i + 1] <= 3 {
-                let (len, open, unexplained) = chain(buf, i, max, skipped + i as u64, &*sink);
+                let unseen = self.cut + skipped + i as u64;
+                let (len, open, unexplained) = chain(buf, i, max, unseen, &*sink);
                 if len > 0 {
                     if open && len < SCAN_CHAIN {
                         waiting.get_or_insert(i);
@@ -791,19 +808,29 @@ fn chain<S: DecodeSink + ?Sized>(
     sink: &S,
 ) -> (usize, bool, usize) {
     let mut n = 0;
-    let mut earlier: Vec<RawHeader> = Vec::new();
+    // the chain's headers so far, for `credible` (no allocation per candidate)
+    let blank = RawHeader {
+        version: 0,
+        typ: 0,
+        flags: 0,
+        stream_id: 0,
+        length: 0,
+    };
+    let mut earlier = [blank; SCAN_CHAIN];
     while n < SCAN_CHAIN {
         let Some(raw) = buf.get(i..).and_then(RawHeader::parse) else {
             // bytes claimed beyond the buffer, or the start of a header
             // that does not fit in it: both are left unexplained
             return (n, true, i.abs_diff(buf.len()));
         };
-        if plausible_header(&raw, max).is_err() || sink.credible(&raw, &earlier, skipped).is_err() {
+        if plausible_header(&raw, max).is_err()
+            || sink.credible(&raw, &earlier[..n], skipped).is_err()
+        {
             return (0, false, 0);
         }
+        earlier[n] = raw;
         n += 1;
         i += HEADER_LEN + frame_body_len(&raw);
-        earlier.push(raw);
     }
     (n, false, 0)
 }
@@ -902,6 +929,94 @@ mod tests {
         d.finish(&mut out);
         let got: Vec<(u64, Header)> = frames_of(&out).into_iter().map(|f| (f.0, f.1)).collect();
         assert_eq!(got, vec![(0, first.header), (23, real.header)]);
+    }
+
+    /// A sink that judges candidates as the capture pipeline does: a
+    /// tracker of both sides (A the client, its start seen, B complete),
+    /// given the bytes of A that may hold frames never decoded — lost,
+    /// reported undecodable, and what the decoder adds (this scan's skipped
+    /// bytes, headers cut by gaps).
+    struct Judged {
+        tracker: crate::tracker::Tracker,
+        lost: u64,
+        undecodable: u64,
+        frames: Vec<(u64, Header)>,
+    }
+
+    impl DecodeSink for Judged {
+        fn header(&mut self, offset: u64, header: &Header) {
+            let side = crate::tracker::Side::A;
+            self.tracker
+                .on_frame(side, std::time::Duration::ZERO, header);
+            self.frames.push((offset, *header));
+        }
+        fn undecodable(&mut self, u: Undecodable) {
+            self.undecodable += u.len;
+        }
+        fn credible(
+            &self,
+            raw: &RawHeader,
+            earlier: &[RawHeader],
+            skipped: u64,
+        ) -> Result<(), &'static str> {
+            let unseen = self.lost + self.undecodable + skipped;
+            let side = crate::tracker::Side::A;
+            self.tracker
+                .credible(side, raw, earlier, true, Some(unseen))
+        }
+    }
+
+    #[test]
+    fn resync_never_opens_a_stream_whose_syn_cannot_fit_in_the_unseen_bytes() {
+        // Found by scripts/soak-synthetic (case 341873; 228148 and 246295
+        // alike): stream 1's SYN cut by a 3-byte gap at offset 3, the next
+        // header (stream 3's SYN) by one at 18. The 12 bytes between the
+        // gaps (6..18) read as a Window Update on stream 1 with delta 65536
+        // that explains every byte up to the gap. Stream 1 was never seen
+        // opening, and 6 bytes (3 lost, 3 cut at the gap) cannot hold its
+        // SYN: it is no frame. The judge took the first odd id as needing
+        // no SYN, and the capture pipeline counted 11 bytes of a cut header
+        // at every gap whether the decoder dropped any or not.
+        let syn1 = Frame::window_update(StreamId::new(1), Flags::SYN, 0);
+        let syn3 = Frame::window_update(StreamId::new(3), Flags::SYN, 0);
+        let after = vec![
+            Frame::data(StreamId::new(3), Flags::NONE, b"hello".to_vec()),
+            Frame::window_update(StreamId::new(3), Flags::NONE, 100),
+            Frame::ping(Flags::SYN, 7),
+            Frame::data(StreamId::new(3), Flags::FIN, Vec::new()),
+        ];
+        let mut bytes = wire(&[syn1, syn3]);
+        bytes.extend(wire(&after));
+        let mut sink = Judged {
+            tracker: crate::tracker::Tracker::new(Some(crate::tracker::Side::A), false),
+            lost: 0,
+            undecodable: 0,
+            frames: Vec::new(),
+        };
+        let mut d = ByteDecoder::new(DecoderConfig::default());
+        d.feed(&bytes[..3], &mut sink);
+        d.gap(3, &mut sink);
+        sink.lost += 3;
+        sink.tracker.note_gap();
+        d.feed(&bytes[6..18], &mut sink);
+        d.gap(3, &mut sink);
+        sink.lost += 3;
+        d.feed(&bytes[21..], &mut sink);
+        d.finish(&mut sink);
+        // Data on stream 3 at 24: the SYNs of 1 and 3 (24 bytes) fit
+        // exactly in the 6 bytes lost, the 3 cut at the first gap, the 12
+        // skipped between the gaps and the 3 after the second: it is taken,
+        // and every frame after it
+        let mut at = 24;
+        let want: Vec<(u64, Header)> = after
+            .iter()
+            .map(|f| {
+                let o = at;
+                at += f.to_vec().map_or(0, |b| b.len() as u64);
+                (o, f.header)
+            })
+            .collect();
+        assert_eq!(sink.frames, want);
     }
 
     #[test]

@@ -425,9 +425,10 @@ impl Tracker {
     /// the headers before it in the candidate chain (a stream they open is
     /// taken as opened). `peer_complete`: every byte the other side sent so
     /// far was seen, so every stream it opened is known and every credit it
-    /// granted counted. `lost`: bytes of `side` lost so far (`None`: its
-    /// start is unknown, so any number). Only what the lost bytes cannot
-    /// explain is refused:
+    /// granted counted. `lost`: the bytes of `side` so far that may hold
+    /// frames never decoded — lost in gaps, skipped, or the start of a
+    /// header a gap cut — and no more (`None`: its start is unknown, so any
+    /// number). Only what those bytes cannot explain is refused:
     /// - a SYN on a stream id of the other side's parity (ids.parity), or a
     ///   frame on an unknown stream of that parity while every byte of the
     ///   other side was seen (it never opened that stream);
@@ -435,7 +436,9 @@ impl Tracker {
     ///   more SYNs than the lost bytes can hold: every implementation
     ///   allocates its ids in order, two apart, so reaching id `n` above the
     ///   highest id known means `(n - highest) / 2` streams opened, 12 bytes
-    ///   each, in the lost bytes;
+    ///   each, in the lost bytes (with no id of the parity known, `highest`
+    ///   is the one before the first: -1 for odd ids, 0 for even ones, so
+    ///   even stream 1 needs its SYN there);
     /// - Data on an unknown stream longer than a new stream's 256 KiB window
     ///   (flow.initial-window);
     /// - Data on a known stream longer than the credit `side` can have had
@@ -501,14 +504,17 @@ impl Tracker {
             return Ok(());
         };
         // the highest id of this parity known, or the one before the first
+        // (-1 for odd ids, 0 for even ones): the first stream of a parity
+        // needs its SYN in the unseen bytes like any other (`max_id` is 0
+        // when none is known, which is not an odd id)
+        let known = self.max_id[usize::from(odd)];
         let highest = earlier
             .iter()
             .filter(|r| is_stream_frame(r) && (r.stream_id % 2 == 1) == odd)
             .map(|r| i64::from(r.stream_id))
-            .chain(std::iter::once(i64::from(self.max_id[usize::from(odd)])))
+            .chain((known != 0).then_some(i64::from(known)))
             .max()
-            .unwrap_or(0)
-            .max(if odd { -1 } else { 0 });
+            .unwrap_or(if odd { -1 } else { 0 });
         let between = (i64::from(id) - highest) / 2 - i64::from(syn);
         if between > 0 && between.saturating_mul(HEADER_LEN as i64) > lost as i64 {
             return Err("a stream id further ahead than the lost bytes can have opened");
@@ -1016,6 +1022,31 @@ mod tests {
                 Some(0)
             )
             .is_ok());
+    }
+
+    #[test]
+    fn the_first_stream_of_a_parity_needs_its_syn_in_the_unseen_bytes() {
+        // Found by scripts/soak-synthetic (cases 228148, 246295, 341873):
+        // the first bytes of the stream lost, then bytes straddling two cut
+        // headers read as a Window Update on stream 1 without SYN. With no
+        // id of its parity known, stream 1's SYN (12 bytes) must fit in
+        // what was not seen, as stream 7's must after 5.
+        use FrameType::{Data, WindowUpdate as Wu};
+        let t = Tracker::new(Some(Side::A), false);
+        let a = |r: RawHeader, unseen| t.credible(Side::A, &r, &[], true, Some(unseen));
+        assert!(a(raw(Wu, Flags::NONE, 1, 65_536), 11).is_err());
+        assert!(a(raw(Wu, Flags::NONE, 1, 65_536), 12).is_ok());
+        assert!(a(raw(Wu, Flags::SYN, 1, 0), 0).is_ok());
+        // stream 3 needs the SYNs of 1 and 3, or 1 only with its own SYN
+        assert!(a(raw(Data, Flags::NONE, 3, 10), 23).is_err());
+        assert!(a(raw(Data, Flags::NONE, 3, 10), 24).is_ok());
+        assert!(a(raw(Wu, Flags::SYN, 3, 0), 11).is_err());
+        assert!(a(raw(Wu, Flags::SYN, 3, 0), 12).is_ok());
+        // even ids count from 0: the server's first stream is 2
+        let b = |r: RawHeader, unseen| t.credible(Side::B, &r, &[], true, Some(unseen));
+        assert!(b(raw(Wu, Flags::NONE, 2, 5), 11).is_err());
+        assert!(b(raw(Wu, Flags::NONE, 2, 5), 12).is_ok());
+        assert!(b(raw(Wu, Flags::SYN, 2, 0), 0).is_ok());
     }
 
     #[test]

@@ -68,8 +68,7 @@ pub(crate) struct Pipeline {
     /// Per direction: whether its first byte was seen, as last told by
     /// [`Pipeline::sink`] (`None`: no bytes or acknowledgment from it yet).
     start_known: [Option<bool>; 2],
-    /// Per direction: bytes lost from it so far, and for each gap the 11
-    /// bytes of a header it may have cut.
+    /// Per direction: bytes lost from it so far.
     lost: [u64; 2],
     /// Per direction: bytes the decoder skipped as undecodable so far.
     skipped: [u64; 2],
@@ -456,10 +455,10 @@ impl<O: Observer + ?Sized> ReassemblySink for Sink<'_, O> {
                         None,
                     );
                 });
-                // counted after the decoder settled the bytes before the gap;
-                // with the start of a header the gap may have cut (up to 11
-                // bytes the decoder drops at the gap)
-                self.p.lost[i] += len + (HEADER_LEN as u64 - 1);
+                // counted after the decoder settled the bytes before the
+                // gap (the start of a header the gap cut, which the decoder
+                // drops, it counts itself: see `DecodeSink::credible`)
+                self.p.lost[i] += len;
             }
         }
     }
@@ -894,7 +893,8 @@ impl<O: Observer + ?Sized> DecodeSink for FrameSink<'_, O> {
         skipped: u64,
     ) -> Result<(), &'static str> {
         // bytes that may hold frames never decoded: lost, skipped earlier,
-        // and skipped by this scan before the candidate
+        // and (from the decoder) skipped by this scan before the candidate
+        // or cut by a gap
         let unseen = self.lost.map(|l| l + *self.skipped + skipped);
         // judged against every frame decoded so far, as if none waited
         let tracker = if self.queue.is_empty() && self.other_queue.is_empty() {
