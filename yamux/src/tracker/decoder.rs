@@ -997,7 +997,8 @@ mod tests {
         d.feed(&bytes[..3], &mut sink);
         d.gap(3, &mut sink);
         sink.lost += 3;
-        sink.tracker.note_gap();
+        sink.tracker
+            .note_lost(crate::tracker::Side::A, std::time::Duration::ZERO, 3);
         d.feed(&bytes[6..18], &mut sink);
         d.gap(3, &mut sink);
         sink.lost += 3;
