@@ -108,6 +108,18 @@ fn findings_pane() {
     both("violations_findings_toggled", &mut app);
 }
 
+/// A capture whose client lost bytes between frames: the client's byte
+/// counts are lower bounds (`≥`) and the windows bounds (`≤`, `≥`) on the
+/// streams that were live, `?` where both sides' frames may be missing.
+#[test]
+fn lossy_capture_shows_bounds() {
+    let mut app = replayed(&common::data("own-any-sll2.pcap"), None);
+    let screen = render(&mut app, 160, 48);
+    assert!(screen.contains("≥"), "{screen}");
+    assert!(screen.contains("≤"), "{screen}");
+    insta::assert_snapshot!("lossy_bounds_160x48", screen);
+}
+
 #[test]
 fn stall_detail() {
     let mut app = replayed(&common::stall("pcap"), None);
