@@ -399,8 +399,8 @@ impl ByteDecoder {
             return;
         }
         // no more contiguous bytes: a candidate waiting for its successor
-        // is taken now
-        self.settle_scan(sink);
+        // is decided now
+        self.settle_scan(sink, Settle::Gap);
         let after = self.pos + len;
         match std::mem::replace(&mut self.state, State::Header) {
             State::Body { header, remaining } if len <= remaining => {
@@ -446,11 +446,12 @@ impl ByteDecoder {
         self.carry_off = after;
     }
 
-    /// Scans what is buffered as if no more bytes were coming.
-    fn settle_scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
+    /// Scans what is buffered as if no more bytes were coming before a gap
+    /// or the end (`why`).
+    fn settle_scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S, why: Settle) {
         while matches!(self.state, State::Scan { .. }) && self.carry.len() >= HEADER_LEN {
             let before = (self.carry_off, self.carry.len());
-            self.scan(sink, true);
+            self.scan(sink, Some(why));
             while let Some(again) = self.reprocess.take() {
                 self.run(&again, sink);
             }
@@ -470,7 +471,7 @@ impl ByteDecoder {
 
     /// Ends the stream: reports a frame cut short or bytes still unscanned.
     pub fn finish<S: DecodeSink + ?Sized>(&mut self, sink: &mut S) {
-        self.settle_scan(sink);
+        self.settle_scan(sink, Settle::End);
         match std::mem::replace(&mut self.state, State::Header) {
             State::Body { header, remaining } => {
                 let total = header.body_len() as u64;
@@ -582,7 +583,7 @@ impl ByteDecoder {
                 State::Scan { .. } => {
                     self.carry.extend_from_slice(data);
                     self.pos += data.len() as u64;
-                    self.scan(sink, false);
+                    self.scan(sink, None);
                     return;
                 }
             }
@@ -700,7 +701,9 @@ impl ByteDecoder {
     /// [`SCAN_CHAIN`] headers that runs into the end of the buffered bytes
     /// waits for more (up to [`SCAN_LOOKAHEAD`] bytes, a gap, or the end of
     /// the stream). A chain that meets an implausible header is discarded.
-    fn scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S, at_end: bool) {
+    /// `settle`: no more bytes come before a gap or the end (`None`: they
+    /// may).
+    fn scan<S: DecodeSink + ?Sized>(&mut self, sink: &mut S, settle: Option<Settle>) {
         let max = self.config.max_body_len;
         let skipped = match &self.state {
             State::Scan { skipped, .. } => *skipped,
@@ -730,16 +733,21 @@ impl ByteDecoder {
             }
             i += 1;
         }
-        let settled = at_end || buf.len() >= SCAN_LOOKAHEAD;
+        let settled = settle.is_some() || buf.len() >= SCAN_LOOKAHEAD;
+        // A lone header, confirmed by no header after it, is taken only at
+        // the end of the stream (or of the lookahead), and only when it
+        // explains every byte up to there. Before a gap it is never taken:
+        // its successor would start in the gap (or past it), so nothing
+        // confirms it, and bytes between two gaps that happen to make one
+        // header are no frame (an unconfirmed frame is missed, never one
+        // invented).
+        let lone_ok = settle != Some(Settle::Gap);
         // A complete chain is taken only when no earlier candidate is still
         // waiting for bytes: that one may complete too and would win, so
         // the choice must not depend on how the bytes were chunked.
-        // With no more bytes coming, a lone header is taken only when it
-        // explains every byte up to where they stop: one whose successor
-        // would start in a gap or past the end is confirmed by nothing.
         let found = match best {
             Some((i, len, unexplained))
-                if (settled && (len > 1 || unexplained == 0))
+                if (settled && (len > 1 || (lone_ok && unexplained == 0)))
                     || (len >= SCAN_CHAIN && waiting.is_none_or(|w| w >= i)) =>
             {
                 Some(i)
@@ -782,6 +790,15 @@ impl ByteDecoder {
             }
         }
     }
+}
+
+/// Why a scan stops waiting for more bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settle {
+    /// Bytes are missing next (a gap).
+    Gap,
+    /// The stream ends.
+    End,
 }
 
 /// Bytes the resynchronising scan may hold while a candidate chain waits
@@ -1009,6 +1026,56 @@ mod tests {
         // skipped between the gaps and the 3 after the second: it is taken,
         // and every frame after it
         let mut at = 24;
+        let want: Vec<(u64, Header)> = after
+            .iter()
+            .map(|f| {
+                let o = at;
+                at += f.to_vec().map_or(0, |b| b.len() as u64);
+                (o, f.header)
+            })
+            .collect();
+        assert_eq!(sink.frames, want);
+    }
+
+    #[test]
+    fn bytes_between_two_gaps_that_make_one_header_are_no_frame() {
+        // Found by scripts/soak-synthetic (case 1210418; 1063250 alike):
+        // the first 15 bytes lost, then 15 bytes, then 45 lost. Bytes 18..30
+        // (the end of stream 3's SYN and the start of a Data header) read as
+        // a Go Away that ends exactly at the second gap. Nothing confirms
+        // it: its successor would start in the gap. A lone header is taken
+        // only at the end of the stream.
+        let before = vec![
+            Frame::window_update(StreamId::new(1), Flags::SYN, 0),
+            Frame::window_update(StreamId::new(3), Flags::SYN, 0),
+            Frame::data(StreamId::new(3), Flags::NONE, vec![0; 51]),
+        ];
+        let after = vec![
+            Frame::window_update(StreamId::new(5), Flags::SYN, 0),
+            Frame::data(StreamId::new(5), Flags::NONE, b"hi".to_vec()),
+            Frame::ping(Flags::SYN, 7),
+            Frame::window_update(StreamId::new(5), Flags::NONE, 9),
+        ];
+        let mut bytes = wire(&before);
+        let first_after = bytes.len() as u64;
+        bytes.extend(wire(&after));
+        assert_eq!(RawHeader::parse(&bytes[18..]).map(|r| r.typ), Some(3));
+        let mut sink = Judged {
+            tracker: crate::tracker::Tracker::new(Some(crate::tracker::Side::A), false),
+            lost: 0,
+            undecodable: 0,
+            frames: Vec::new(),
+        };
+        let mut d = ByteDecoder::new(DecoderConfig::default());
+        d.gap(15, &mut sink);
+        sink.lost += 15;
+        sink.tracker.note_gap();
+        d.feed(&bytes[15..30], &mut sink);
+        d.gap(45, &mut sink);
+        sink.lost += 45;
+        d.feed(&bytes[75..], &mut sink);
+        d.finish(&mut sink);
+        let mut at = first_after;
         let want: Vec<(u64, Header)> = after
             .iter()
             .map(|f| {
