@@ -1069,7 +1069,8 @@ mod tests {
         let mut d = ByteDecoder::new(DecoderConfig::default());
         d.gap(15, &mut sink);
         sink.lost += 15;
-        sink.tracker.note_gap();
+        sink.tracker
+            .note_lost(crate::tracker::Side::A, std::time::Duration::ZERO, 15);
         d.feed(&bytes[15..30], &mut sink);
         d.gap(45, &mut sink);
         sink.lost += 45;
