@@ -322,6 +322,10 @@ impl Conn {
     /// Declares the holes due at `now` (all with `None`) and reassembles
     /// what waited for them, until nothing moves.
     fn settle<O: Observer + ?Sized>(&mut self, now: Option<Moment>, obs: &mut O) {
+        // nothing waits (every packet of an unbroken capture)
+        if !self.tcp.iter().any(HalfStream::waiting) && self.deferred.iter().all(Vec::is_empty) {
+            return;
+        }
         loop {
             let before = (
                 self.tcp[0].offset(),

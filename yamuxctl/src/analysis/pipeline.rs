@@ -379,7 +379,13 @@ impl<O: Observer + ?Sized> Sink<'_, O> {
         };
         let dec = p.dec[i].get_or_insert_with(|| ByteDecoder::new(cfg));
         let end = dec.offset() + len;
-        p.tl.chunks[i].push_back((end, self.seq, self.ts));
+        // the chunk is remembered only while the decoder holds bytes
+        // unresolved (before this input, or after it); an event of this
+        // input found no entry and takes its step and time anyway
+        let held_before = dec.unresolved_from().is_some();
+        if held_before {
+            p.tl.chunks[i].push_back((end, self.seq, self.ts));
+        }
         let other = self.side.other().idx();
         let other_mark = p.tl.watermark(other, p.dec[other].as_ref());
         let [qa, qb] = &mut p.tl.queue;
@@ -409,6 +415,9 @@ impl<O: Observer + ?Sized> Sink<'_, O> {
         };
         f(dec, &mut fs);
         let unresolved = dec.unresolved_from();
+        if !held_before && unresolved.is_some() {
+            p.tl.chunks[i].push_back((end, self.seq, self.ts));
+        }
         p.tl.prune(i, unresolved);
         p.settle(&mut *self.obs);
     }
@@ -818,9 +827,12 @@ impl<O: Observer + ?Sized> FrameSink<'_, O> {
     /// the stream offset of the byte that completed it (`None`: the input
     /// now being decoded).
     fn emit(&mut self, ev: Ev<'_>, at: Option<u64>) {
-        let (seq, ts) = at
-            .and_then(|off| Timeline::at(self.chunks, off))
-            .unwrap_or(self.now);
+        let (seq, ts) = match at {
+            Some(off) if !self.chunks.is_empty() => {
+                Timeline::at(self.chunks, off).unwrap_or(self.now)
+            }
+            _ => self.now,
+        };
         let (seq, ts) = if seq >= self.last.0 {
             (seq, ts)
         } else {

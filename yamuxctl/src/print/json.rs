@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use serde::Serialize;
-use yamux::tracker::{Finding, PreambleLine, Side, Tracker, Undecodable};
+use yamux::tracker::{Bound, Finding, PreambleLine, Side, Tracker, Undecodable};
 
 use super::{dir_name, flag_names, sealed, Filter, Output, DECODE_SCHEMA};
 use crate::analysis::{ConnInfo, FrameEvent, Observer, Summary, TcpFigures};
@@ -37,9 +37,10 @@ struct Window {
     side: &'static str,
     before: i64,
     after: i64,
-    /// `exact`, `at-most` or `at-least` (frames of a side lost from the
-    /// capture).
-    bound: &'static str,
+    /// `at-most` or `at-least` when frames of a side were lost from the
+    /// capture; absent when exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bound: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -306,7 +307,7 @@ impl<W: Write> Observer for JsonOut<W> {
                     },
                     before: w.before,
                     after: w.after,
-                    bound: w.bound.name(),
+                    bound: (w.bound != Bound::Exact).then(|| w.bound.name()),
                 }),
                 state: rec.phase.map(|p| p.name()),
                 rtt_ms: rec.rtt.map(|r| r.as_secs_f64() * 1e3),

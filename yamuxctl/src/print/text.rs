@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use yamux::frame::{Flags, FrameType, GoAwayCode, Header};
 use yamux::tracker::{
-    Finding, FrameRecord, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable,
+    Bound, Finding, FrameRecord, PreambleLine, Severity, Side, StreamPhase, Tracker, Undecodable,
 };
 
 use super::{flag_names, sealed, utc, Filter, Output};
@@ -58,9 +58,14 @@ pub fn write_frame_fields(line: &mut String, h: &Header, rec: &FrameRecord, typ:
         line.push(' ');
     }
     if let Some(w) = rec.window {
-        // a bound (≤, ≥) once frames of a side may be missing
-        let b = w.bound.sign();
-        let _ = write!(line, " window {b}{} → {b}{}", w.before, w.after);
+        let _ = match w.bound {
+            Bound::Exact => write!(line, " window {} → {}", w.before, w.after),
+            // a bound (≤, ≥) once frames of a side may be missing
+            b => {
+                let b = b.sign();
+                write!(line, " window {b}{} → {b}{}", w.before, w.after)
+            }
+        };
     }
     let _ = match rec.phase {
         Some(StreamPhase::HalfClosed(s)) => write!(line, "  half-closed {}", side_arrow(s)),
