@@ -960,6 +960,30 @@ mod tests {
         frames: Vec<(u64, Header)>,
     }
 
+    impl Judged {
+        /// A client (side A, odd ids) whose start was seen, nothing lost.
+        fn new() -> Judged {
+            Judged {
+                tracker: crate::tracker::Tracker::new(Some(crate::tracker::Side::A), false),
+                lost: 0,
+                undecodable: 0,
+                frames: Vec::new(),
+            }
+        }
+    }
+
+    /// `frames` one after another from stream offset `at`: (offset, header).
+    fn laid_out(mut at: u64, frames: &[Frame]) -> Vec<(u64, Header)> {
+        frames
+            .iter()
+            .map(|f| {
+                let o = at;
+                at += f.to_vec().map_or(0, |b| b.len() as u64);
+                (o, f.header)
+            })
+            .collect()
+    }
+
     impl DecodeSink for Judged {
         fn header(&mut self, offset: u64, header: &Header) {
             let side = crate::tracker::Side::A;
@@ -1004,12 +1028,7 @@ mod tests {
         ];
         let mut bytes = wire(&[syn1, syn3]);
         bytes.extend(wire(&after));
-        let mut sink = Judged {
-            tracker: crate::tracker::Tracker::new(Some(crate::tracker::Side::A), false),
-            lost: 0,
-            undecodable: 0,
-            frames: Vec::new(),
-        };
+        let mut sink = Judged::new();
         let mut d = ByteDecoder::new(DecoderConfig::default());
         d.feed(&bytes[..3], &mut sink);
         d.gap(3, &mut sink);
@@ -1025,16 +1044,7 @@ mod tests {
         // exactly in the 6 bytes lost, the 3 cut at the first gap, the 12
         // skipped between the gaps and the 3 after the second: it is taken,
         // and every frame after it
-        let mut at = 24;
-        let want: Vec<(u64, Header)> = after
-            .iter()
-            .map(|f| {
-                let o = at;
-                at += f.to_vec().map_or(0, |b| b.len() as u64);
-                (o, f.header)
-            })
-            .collect();
-        assert_eq!(sink.frames, want);
+        assert_eq!(sink.frames, laid_out(24, &after));
     }
 
     #[test]
@@ -1060,12 +1070,7 @@ mod tests {
         let first_after = bytes.len() as u64;
         bytes.extend(wire(&after));
         assert_eq!(RawHeader::parse(&bytes[18..]).map(|r| r.typ), Some(3));
-        let mut sink = Judged {
-            tracker: crate::tracker::Tracker::new(Some(crate::tracker::Side::A), false),
-            lost: 0,
-            undecodable: 0,
-            frames: Vec::new(),
-        };
+        let mut sink = Judged::new();
         let mut d = ByteDecoder::new(DecoderConfig::default());
         d.gap(15, &mut sink);
         sink.lost += 15;
@@ -1076,16 +1081,7 @@ mod tests {
         sink.lost += 45;
         d.feed(&bytes[75..], &mut sink);
         d.finish(&mut sink);
-        let mut at = first_after;
-        let want: Vec<(u64, Header)> = after
-            .iter()
-            .map(|f| {
-                let o = at;
-                at += f.to_vec().map_or(0, |b| b.len() as u64);
-                (o, f.header)
-            })
-            .collect();
-        assert_eq!(sink.frames, want);
+        assert_eq!(sink.frames, laid_out(first_after, &after));
     }
 
     #[test]

@@ -616,9 +616,10 @@ struct Queued {
 pub(crate) struct Timeline {
     /// Per direction: events waiting, in order.
     queue: [VecDeque<Queued>; 2],
-    /// Per direction: the input chunks fed since the first byte its decoder
-    /// still holds unresolved, as (stream offset of the chunk's end, step,
-    /// time).
+    /// Per direction, only while its decoder holds bytes unresolved: the
+    /// input chunks those bytes came from and the ones fed since, as (stream
+    /// offset of the chunk's end, step, time). Empty while in sync (an event
+    /// then takes the step and time of the input being decoded).
     chunks: [VecDeque<(u64, u64, Duration)>; 2],
     /// Per direction: the step and time of its last event (events of one
     /// direction never go back in time).
